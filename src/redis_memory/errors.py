@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "CorruptValueError",
+    "EmbeddedServerError",
     "OutcomeUnknownError",
     "PickleRefusedError",
     "RedisMemoryError",
@@ -78,6 +79,28 @@ class StaleReferenceError(RedisMemoryError, LookupError):
 
 class ServerUnavailableError(RedisMemoryError, ConnectionError):
     """The Redis server could not be reached; the message names the URL (masked)."""
+
+
+class EmbeddedServerError(ServerUnavailableError):
+    """The embedded Valkey server could not be found, started or stopped.
+
+    Attributes
+    ----------
+    message : str
+        The one-line description of the failure.
+    log_tail : str
+        The last lines of the server's log file, or the empty string if there
+        were none to show. ``str(error)`` appends them to ``message``.
+    """
+
+    def __init__(self, message: str, log_tail: str = "") -> None:
+        self.message = message
+        self.log_tail = log_tail
+        text = message
+        if log_tail:
+            indented = "\n".join("    " + line for line in log_tail.splitlines())
+            text += f"\nlast lines of the server log:\n{indented}"
+        super().__init__(text)
 
 
 class OutcomeUnknownError(ServerUnavailableError):
