@@ -1,0 +1,252 @@
+"""SyncedDict: the dict API over one stored Redis HASH and its insertion order.
+
+Keys keep their type (``1`` and ``"1"`` are different keys) and numbers that
+compare equal are one key, as in a dict (``1``, ``1.0`` and ``True``). Every
+mutation is one atomic script call; ``update`` applies all its pairs at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import (
+    ItemsView,
+    Iterator,
+    KeysView,
+    Mapping,
+    MutableMapping,
+    ValuesView,
+)
+from typing import Any
+
+from .codec import NodeRef
+from .entries import NodeMap, decode_entries, to_plain
+from .node import Node
+
+__all__ = ["SyncedDict"]
+
+_MISSING: Any = object()
+
+
+class SyncedDict(Node, MutableMapping[Any, Any], kind="dict"):
+    """A dict stored in Redis; every change is written at once.
+
+    Obtain one by reading a stored dict, for example ``mem.config`` after
+    ``mem.config = {"theme": "dark"}``. Costs: one round trip per call; key
+    access, ``d[k] = v``, ``del``, ``pop`` and ``popitem`` are O(log n) on the
+    server (the insertion order is a sorted set), whole-dict operations O(n).
+    """
+
+    __slots__ = ()
+
+    # -- reads ----------------------------------------------------------------
+
+    def __getitem__(self, key: Any) -> Any:
+        hit = self._store.dict_get(self, self._store.codec.key_aliases(key, self._path))
+        if hit is None:
+            raise KeyError(key)
+        field, raw = hit
+        return self._decode(raw, key, field)
+
+    def __contains__(self, key: object) -> bool:
+        return (
+            self._store.dict_get(self, self._store.codec.key_aliases(key, self._path))
+            is not None
+        )
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """Return ``self[key]``, or ``default`` when the key is absent."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __len__(self) -> int:
+        return self._store.length(self)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._items(values=False))
+
+    def __reversed__(self) -> Iterator[Any]:
+        return reversed(self._items(values=False))  # type: ignore[no-any-return]
+
+    def keys(self) -> KeysView[Any]:
+        """Return a live view of the keys, in insertion order."""
+        return KeysView(self)
+
+    def values(self) -> ValuesView[Any]:
+        """Return a live view of the values; iterating it reads them all at once."""
+        return _Values(self)
+
+    def items(self) -> ItemsView[Any, Any]:
+        """Return a live view of the (key, value) pairs; iterating it reads them all at once."""
+        return _Items(self)
+
+    def _items(self, *, values: bool) -> list[Any]:
+        raw = self._store.entries(self)
+        codec = self._store.codec
+        keys = decode_entries(codec, raw[0::2], f"{self._path} keys")
+        if not values:
+            return keys
+        decoded = decode_entries(codec, raw[1::2], self._path)
+        return [
+            (key, self._wrap(value, key, raw[2 * i]))
+            for i, (key, value) in enumerate(zip(keys, decoded, strict=True))
+        ]
+
+    def asdict(self) -> dict[Any, Any]:
+        """Return a plain dict copy, nested lists and dicts included (one round trip)."""
+        return self._plain()  # type: ignore[no-any-return]
+
+    def copy(self) -> dict[Any, Any]:
+        """Return a plain dict copy, like ``asdict()``."""
+        return self._plain()  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return repr(self._plain())
+
+    # -- comparisons and operators --------------------------------------------
+
+    def _other(self, other: object) -> dict[Any, Any] | None:
+        if isinstance(other, SyncedDict):
+            return other._plain()  # type: ignore[no-any-return]
+        if isinstance(other, dict):
+            return other
+        return None
+
+    def __eq__(self, other: object) -> bool:
+        plain = self._other(other)
+        if plain is None:
+            return NotImplemented
+        return self._plain() == plain  # type: ignore[no-any-return]
+
+    def __ne__(self, other: object) -> bool:
+        plain = self._other(other)
+        if plain is None:
+            return NotImplemented
+        return self._plain() != plain  # type: ignore[no-any-return]
+
+    def __or__(self, other: object) -> dict[Any, Any]:
+        plain = self._other(other)
+        if plain is None:
+            return NotImplemented
+        result: dict[Any, Any] = self._plain()
+        result.update(plain)
+        return result
+
+    def __ror__(self, other: object) -> dict[Any, Any]:
+        plain = self._other(other)
+        if plain is None:
+            return NotImplemented
+        result = dict(plain)
+        result.update(self._plain())
+        return result
+
+    def __ior__(self, other: Any) -> SyncedDict:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+    # -- writes ---------------------------------------------------------------
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._store.dict_update(self, ((key, value),), "setitem")
+
+    def __delitem__(self, key: Any) -> None:
+        if self._store.dict_pop(self, key, want_value=False) is None:
+            raise KeyError(key)
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
+        """Set every pair of a mapping, an iterable of pairs and ``kwargs``, atomically."""
+        if isinstance(other, Node):
+            pairs = list(other._plain().items())
+        else:
+            pairs = _pairs(other)
+        pairs.extend(kwargs.items())
+        if pairs:
+            self._store.dict_update(self, pairs, "update")
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        """Return ``self[key]``, storing ``default`` first when absent (atomic)."""
+        _, raw = self._store.dict_setdefault(self, key, default)
+        return self._decode(raw, key, _field_if_root(self, key))
+
+    def pop(self, key: Any, default: Any = _MISSING) -> Any:
+        """Remove ``key`` and return its value (plain for a list or dict)."""
+        reply = self._store.dict_pop(self, key)
+        if reply is None:
+            if default is _MISSING:
+                raise KeyError(key)
+            return default
+        _, raw, nodes = reply
+        return self._plain_value(raw, nodes, key)
+
+    def popitem(self) -> tuple[Any, Any]:
+        """Remove and return the last inserted (key, value) pair (LIFO)."""
+        reply = self._store.dict_pop(self, None, last=True)
+        if reply is None:
+            raise KeyError("popitem(): dictionary is empty")
+        field, raw, nodes = reply
+        key = self._store.codec.decode(field, f"{self._path} keys")
+        return key, self._plain_value(raw, nodes, key)
+
+    def clear(self) -> None:
+        """Remove every key, and every nested list or dict with it."""
+        self._store.dict_clear(self)
+
+    def _plain_value(self, raw: bytes, nodes: NodeMap, key: object) -> Any:
+        path = self._child_path(key)
+        value = self._store.codec.decode(raw, path)
+        if type(value) is NodeRef:
+            return to_plain(self._store.codec, nodes, value, path)
+        return value
+
+
+def _field_if_root(node: SyncedDict, key: Any) -> bytes | None:
+    # Children of the namespace record their own top-level field for change messages.
+    if node._name_field:
+        return None
+    return node._store.codec.encode_key(key, node._path).encode()
+
+
+def _pairs(other: Any) -> list[tuple[Any, Any]]:
+    """Return the pairs ``dict.update(other)`` would set, raising as it does."""
+    if isinstance(other, Mapping):
+        return [(key, other[key]) for key in other]
+    if hasattr(other, "keys"):
+        return [(key, other[key]) for key in other.keys()]
+    pairs = []
+    for index, item in enumerate(other):
+        try:
+            pair = tuple(item)
+        except TypeError:
+            raise TypeError(
+                f"cannot convert dictionary update sequence element #{index} to a sequence"
+            ) from None
+        if len(pair) != 2:
+            raise ValueError(
+                f"dictionary update sequence element #{index} has length {len(pair)}; "
+                "2 is required"
+            )
+        pairs.append(pair)
+    return pairs
+
+
+class _Items(ItemsView[Any, Any]):
+    _mapping: SyncedDict
+
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        return iter(self._mapping._items(values=True))
+
+    def __reversed__(self) -> Iterator[tuple[Any, Any]]:
+        return reversed(self._mapping._items(values=True))  # type: ignore[no-any-return]
+
+
+class _Values(ValuesView[Any]):
+    _mapping: SyncedDict
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter([value for _, value in self._mapping._items(values=True)])
+
+    def __reversed__(self) -> Iterator[Any]:
+        return reversed([value for _, value in self._mapping._items(values=True)])  # type: ignore[no-any-return]
+
+    def __contains__(self, value: object) -> bool:
+        return any(item is value or item == value for item in self)

@@ -1,0 +1,199 @@
+"""Memory: a namespace of named values stored in Redis.
+
+Every attribute name that does not start with an underscore is user data:
+``mem.tasks = [1, 2]`` stores ``tasks``. The library's own API therefore lives
+only in dunder methods (``len(mem)``, ``list(mem)``, ``"x" in mem``,
+``del mem["x"]``) and in methods whose names start with one underscore, as
+:func:`collections.namedtuple` does (``mem._asdict()``, ``mem._clear()``).
+Item access (``mem["any name"]``) reaches every name, those starting with an
+underscore included.
+"""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Iterator
+from typing import Any
+
+import redis
+
+from . import config
+from .codec import Codec
+from .connection import Connection, connect
+from .dicts import SyncedDict
+from .keys import ROOT_ID
+from .store import Store
+
+__all__ = ["Memory"]
+
+
+class _Namespace(SyncedDict):
+    """The namespace's own node: a dict of names whose paths read ``mem.name``."""
+
+    __slots__ = ()
+
+    def _child_path(self, key: object) -> str:
+        if isinstance(key, str) and key.isidentifier() and not keyword.iskeyword(key):
+            return f"{self._path}.{key}"
+        return f"{self._path}[{key!r}]"
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise TypeError(
+            f"names in Memory are strings, not {type(name).__name__}: {name!r}; "
+            f"convert it, for example mem[str({name!r})]"
+        )
+    return name
+
+
+class Memory:
+    """Named values stored in Redis, shared by every process that opens the namespace.
+
+    Parameters
+    ----------
+    url : str, optional
+        ``redis://``, ``rediss://`` or ``unix://`` URL. Default: the environment
+        variable ``REDIS_MEMORY_URL``, else ``REDIS_URL``, else an embedded
+        server that is started on first use and shared by the user's processes.
+    namespace : str, optional
+        Default: ``REDIS_MEMORY_NAMESPACE``, else ``"default"``. Names in
+        different namespaces never collide.
+    pickle_key : bytes or str, optional
+        Enables pickle for values without a codec, signed with this key;
+        pickled values from Redis are loaded only when their signature matches.
+    client : redis.Redis, optional
+        An existing redis-py client to use instead of ``url``.
+
+    Examples
+    --------
+    >>> mem = Memory(namespace="doctest")            # doctest: +SKIP
+    >>> mem.tasks = [1, 2, 3]                         # doctest: +SKIP
+    >>> mem.tasks.append(4)                           # doctest: +SKIP
+    >>> Memory(namespace="doctest").tasks             # doctest: +SKIP
+    [1, 2, 3, 4]
+    """
+
+    __slots__ = ("_root", "_store")
+
+    _store: Store
+    _root: _Namespace
+
+    def __init__(
+        self,
+        url: str | None = None,
+        namespace: str | None = None,
+        *,
+        pickle_key: bytes | str | None = None,
+        client: redis.Redis | None = None,
+    ) -> None:
+        name = config.resolve_namespace(namespace)
+        if client is not None:
+            connection = Connection(client, _client_url(client))
+        else:
+            connection = connect(config.resolve_url(url))
+        store = Store(connection, name, Codec(pickle_key=pickle_key))
+        object.__setattr__(self, "_store", store)
+        object.__setattr__(self, "_root", _Namespace(store, ROOT_ID, "mem", ""))
+
+    # -- names as attributes --------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(f"'Memory' object has no attribute {name!r}")
+        try:
+            return self._root[name]
+        except KeyError:
+            raise AttributeError(
+                f"'Memory' object has no attribute {name!r}: nothing is stored under "
+                f"that name in namespace {self._store.namespace!r}"
+            ) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            raise AttributeError(
+                f"cannot set mem.{name}: names starting with '_' are reserved for the "
+                f"library; store it with mem[{name!r}] = ..."
+            )
+        self._root[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        if name.startswith("_"):
+            raise AttributeError(
+                f"cannot delete mem.{name}: names starting with '_' are reserved"
+            )
+        try:
+            del self._root[name]
+        except KeyError:
+            raise AttributeError(
+                f"'Memory' object has no attribute {name!r}: nothing is stored under "
+                f"that name in namespace {self._store.namespace!r}"
+            ) from None
+
+    def __dir__(self) -> list[str]:
+        stored = [
+            name for name in self if name.isidentifier() and not name.startswith("_")
+        ]
+        return sorted(set(super().__dir__()) | set(stored))
+
+    # -- names as items -------------------------------------------------------
+
+    def __getitem__(self, name: str) -> Any:
+        return self._root[_check_name(name)]
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self._root[_check_name(name)] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self._root[_check_name(name)]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self._root
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._root)
+
+    def __len__(self) -> int:
+        return len(self._root)
+
+    def __repr__(self) -> str:
+        return f"Memory(url={self._url!r}, namespace={self._store.namespace!r})"
+
+    # -- the library's API, named so that it cannot shadow data ----------------
+
+    @property
+    def _url(self) -> str:
+        """The server's URL, password masked."""
+        return self._store.connection.url
+
+    @property
+    def _namespace(self) -> str:
+        """The namespace name."""
+        return self._store.namespace
+
+    def _names(self) -> list[str]:
+        """Return the stored names in insertion order."""
+        return list(self._root)
+
+    def _asdict(self) -> dict[str, Any]:
+        """Return every stored name and its plain value, read in one round trip."""
+        return self._root.asdict()
+
+    def _clear(self) -> None:
+        """Delete every name of the namespace, and everything stored under them."""
+        self._root.clear()
+
+    def _update(self, other: Any = (), /, **kwargs: Any) -> None:
+        """Store many names in one atomic step, as ``dict.update`` does."""
+        self._root.update(other, **kwargs)
+
+    def _version(self) -> int:
+        """Return the namespace's version counter, bumped by every change."""
+        return self._store.version()
+
+
+def _client_url(client: redis.Redis) -> str:
+    kwargs = client.connection_pool.connection_kwargs
+    if kwargs.get("path"):
+        return f"unix://{kwargs['path']}"
+    return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"

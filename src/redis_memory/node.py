@@ -1,0 +1,91 @@
+"""The base of SyncedList and SyncedDict: a handle on one stored node.
+
+A handle is (store, node id, display path). It holds no copy of the data, so
+every read goes to Redis and sees every other process's writes. When the node
+is deleted or replaced, by this process or another, the handle's operations
+raise :class:`~redis_memory.errors.StaleReferenceError`; read the value again
+from its parent.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .codec import NodeRef
+from .entries import to_plain
+
+if TYPE_CHECKING:
+    from .store import Store
+
+__all__ = ["Node"]
+
+
+class Node:
+    """A live handle on one stored list or dict node."""
+
+    __slots__ = ("__weakref__", "_id", "_name_field", "_path", "_path_text", "_store")
+
+    _kinds: ClassVar[dict[str, type[Node]]] = {}
+    _kind: ClassVar[str]
+
+    def __init_subclass__(cls, kind: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if kind:
+            cls._kind = kind
+            Node._kinds[kind] = cls
+
+    def __init__(self, store: Store, node_id: str, path: str, name_field: str) -> None:
+        self._store = store
+        self._id = node_id
+        self._path = path
+        self._name_field = name_field
+        self._path_text: str | None = None
+
+    # -- paths ----------------------------------------------------------------
+
+    def _child_path(self, key: object) -> str:
+        return f"{self._path}[{key!r}]"
+
+    def _path_json(self) -> str:
+        if self._path_text is None:
+            self._path_text = json.dumps(self._path, ensure_ascii=False)
+        return self._path_text
+
+    # -- values ---------------------------------------------------------------
+
+    def _wrap(self, value: Any, key: object, field: bytes | str | None = None) -> Any:
+        """Return a handle for a reference read at ``self[key]``, else the value."""
+        if type(value) is not NodeRef:
+            return value
+        name_field = self._name_field
+        if not name_field:
+            name_field = field.decode() if isinstance(field, bytes) else (field or "")
+        cls = Node._kinds[value.kind]
+        return cls(self._store, value.node_id, self._child_path(key), name_field)
+
+    def _decode(self, raw: bytes, key: object, field: bytes | None = None) -> Any:
+        value = self._store.codec.decode(raw, self._child_path(key))
+        return self._wrap(value, key, field)
+
+    def _plain(self) -> Any:
+        """Return a plain copy of the whole value, read in one round trip."""
+        nodes = self._store.tree(self)
+        return to_plain(
+            self._store.codec, nodes, NodeRef(self._kind, self._id), self._path
+        )
+
+    # -- copies ---------------------------------------------------------------
+
+    def __copy__(self) -> Any:
+        return self._plain()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self._plain()
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        # Pickling gives the plain value: a handle is only meaningful next to its server.
+        plain = self._plain()
+        return (type(plain), (plain,))
+
+    __hash__ = None  # type: ignore[assignment]

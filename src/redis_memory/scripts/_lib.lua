@@ -1,0 +1,229 @@
+-- Shared prelude of every redis-memory script; store.py prepends it to each one.
+--
+-- Calling convention (KEYS[1] is the namespace's meta key, so Redis Cluster
+-- routes the call to the namespace's slot; every other key shares its hash tag):
+--   writes: ARGV[1] key prefix, [2] origin id, [3] top-level field (JSON text,
+--           '' when the node is the namespace itself), [4] path (JSON string),
+--           [5] time in ms, [6] node id, [7] operation name; arguments from [8].
+--   reads:  ARGV[1] key prefix, [2] node id; arguments from [3].
+-- Errors start with a code that store.py maps to a Python exception:
+--   RM_STALE (node deleted), RM_INDEX <message>, RM_VALUE <message>, RM_IDCOLLISION.
+
+local P = ARGV[1]
+local META = P .. 'meta'
+-- Never a stored entry, because entries are JSON text and JSON cannot start with a NUL byte.
+local MARK = '\0rm-mark'
+local CHUNK = 1000
+
+local function nkey(id) return P .. 'n:' .. id end
+local function okey(id) return P .. 'o:' .. id end
+
+-- A plain string error, because fakeredis drops the text of an error table.
+local function fail(message) error(message) end
+
+-- Return kind and id when the entry references a child node, else nil.
+local function ref_of(v)
+  if not v or string.byte(v, 1) ~= 123 then return nil end
+  local kind, id = string.match(v, '^{"%$(%a+)":"(%x+)"}$')
+  if kind == 'list' or kind == 'dict' then return kind, id end
+  return nil
+end
+
+local function kind_of(id)
+  if id == 'root' then return 'dict' end
+  local kind = redis.call('HGET', META, id)
+  if not kind then fail('RM_STALE') end
+  return kind
+end
+
+local function check_alive(id)
+  if id ~= 'root' and redis.call('HEXISTS', META, id) == 0 then fail('RM_STALE') end
+end
+
+local function push_chunks(command, key, values, first, last)
+  for s = first, last, CHUNK do
+    redis.call(command, key, unpack(values, s, math.min(s + CHUNK - 1, last)))
+  end
+end
+
+-- Ordered {field1, value1, field2, value2, ...} of a dict node.
+local function dict_pairs(id)
+  local fields = redis.call('ZRANGE', okey(id), 0, -1)
+  local out = {}
+  for s = 1, #fields, CHUNK do
+    local e = math.min(s + CHUNK - 1, #fields)
+    local values = redis.call('HMGET', nkey(id), unpack(fields, s, e))
+    for j = s, e do
+      out[#out + 1] = fields[j]
+      out[#out + 1] = values[j - s + 1]
+    end
+  end
+  return out
+end
+
+local function entries_of(kind, id)
+  if kind == 'list' then return redis.call('LRANGE', nkey(id), 0, -1) end
+  return dict_pairs(id)
+end
+
+-- Append the subtree under a node to out as: id, kind, n, n entries (dict
+-- entries are field, value pairs), for the node and then each descendant.
+local function dump_into(out, kind, id)
+  local stack = {kind, id}
+  while #stack > 0 do
+    local nid = table.remove(stack)
+    local k = table.remove(stack)
+    local entries = entries_of(k, nid)
+    local n = #entries
+    out[#out + 1] = nid
+    out[#out + 1] = k
+    out[#out + 1] = n
+    local first = (k == 'dict') and 2 or 1
+    local step = (k == 'dict') and 2 or 1
+    for j = first, n, step do
+      local ck, cid = ref_of(entries[j])
+      if ck then
+        stack[#stack + 1] = ck
+        stack[#stack + 1] = cid
+      end
+    end
+    for j = 1, n do out[#out + 1] = entries[j] end
+  end
+end
+
+-- Delete the subtree an entry references; a scalar entry needs nothing.
+local function drop(v)
+  local kind, id = ref_of(v)
+  if not kind then return end
+  local stack = {kind, id}
+  while #stack > 0 do
+    local nid = table.remove(stack)
+    local k = table.remove(stack)
+    local values
+    if k == 'list' then
+      values = redis.call('LRANGE', nkey(nid), 0, -1)
+    else
+      values = redis.call('HVALS', nkey(nid))
+    end
+    for j = 1, #values do
+      local ck, cid = ref_of(values[j])
+      if ck then
+        stack[#stack + 1] = ck
+        stack[#stack + 1] = cid
+      end
+    end
+    redis.call('UNLINK', nkey(nid))
+    if k == 'dict' then redis.call('UNLINK', okey(nid)) end
+    redis.call('HDEL', META, nid)
+  end
+end
+
+-- Check the node specs that start at ARGV[i] (count, then per node: id, kind,
+-- n, n entries) before anything is written; return the index after them.
+local function check_nodes(i)
+  local count = tonumber(ARGV[i])
+  local j = i + 1
+  for _ = 1, count do
+    if redis.call('HEXISTS', META, ARGV[j]) == 1 then fail('RM_IDCOLLISION') end
+    j = j + 3 + tonumber(ARGV[j + 2])
+  end
+  return j
+end
+
+-- Create the nodes that check_nodes(i) checked.
+local function create_nodes(i)
+  local count = tonumber(ARGV[i])
+  local j = i + 1
+  for _ = 1, count do
+    local id, kind, n = ARGV[j], ARGV[j + 1], tonumber(ARGV[j + 2])
+    local first, last = j + 3, j + 2 + n
+    redis.call('HSET', META, id, kind)
+    if kind == 'list' then
+      push_chunks('RPUSH', nkey(id), ARGV, first, last)
+    else
+      local score = 0
+      for s = first, last, CHUNK do
+        local e = math.min(s + CHUNK - 1, last)
+        redis.call('HSET', nkey(id), unpack(ARGV, s, e))
+        local order = {}
+        for f = s, e, 2 do
+          score = score + 1
+          order[#order + 1] = score
+          order[#order + 1] = ARGV[f]
+        end
+        redis.call('ZADD', okey(id), unpack(order))
+      end
+    end
+    j = last + 1
+  end
+end
+
+local function touch(field)
+  redis.call('HSET', P .. 'mtime', field, ARGV[5])
+end
+
+local function untouch(field)
+  redis.call('HDEL', P .. 'mtime', field)
+end
+
+-- Bump the version and publish one change message; return the new version.
+local function changed()
+  local version = redis.call('INCR', P .. 'ver')
+  if ARGV[6] ~= 'root' and ARGV[3] ~= '' then touch(ARGV[3]) end
+  local name = ARGV[3]
+  if name == '' then name = 'null' end
+  redis.call('PUBLISH', P .. 'feed', '{"v":' .. version .. ',"o":"' .. ARGV[2]
+    .. '","op":"' .. ARGV[7] .. '","n":' .. name .. ',"p":' .. ARGV[4] .. '}')
+  return version
+end
+
+-- Python's slice.indices semantics; nil start or stop means omitted.
+local function slice_indices(n, start, stop, step)
+  local lower, upper = 0, n
+  if step < 0 then lower, upper = -1, n - 1 end
+  local function adjust(x, default)
+    if x == nil then return default end
+    if x < 0 then
+      x = x + n
+      if x < lower then x = lower end
+    elseif x > upper then
+      x = upper
+    end
+    return x
+  end
+  start = adjust(start, step < 0 and upper or lower)
+  stop = adjust(stop, step < 0 and lower or upper)
+  local count = 0
+  if step < 0 then
+    if stop < start then count = math.floor((start - stop - 1) / -step) + 1 end
+  elseif start < stop then
+    count = math.floor((stop - start - 1) / step) + 1
+  end
+  return start, stop, step, count
+end
+
+local function optional_number(s)
+  if s == '' then return nil end
+  return tonumber(s)
+end
+
+-- Normalise a Python index against length n; nil when out of range.
+local function normalise_index(i, n)
+  if i < 0 then i = i + n end
+  if i < 0 or i >= n then return nil end
+  return i
+end
+
+-- Remove the entry at index i of a LIST in O(min(i, n - i)); return it.
+local function remove_at(key, i, n)
+  if i == n - 1 then return redis.call('RPOP', key) end
+  if i == 0 then return redis.call('LPOP', key) end
+  local v = redis.call('LINDEX', key, i)
+  redis.call('LSET', key, i, MARK)
+  if i <= n / 2 then
+    redis.call('LREM', key, 1, MARK)
+  else
+    redis.call('LREM', key, -1, MARK)
+  end
+  return v
+end

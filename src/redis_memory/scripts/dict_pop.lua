@@ -1,0 +1,28 @@
+-- Remove one key and return {field, value, subtree dump...}, or nil when absent.
+-- ARGV[8] 'last' (popitem) or 'key'; ARGV[9] '1' to dump a container value;
+-- for 'key', the aliases follow from ARGV[10].
+local id = ARGV[6]
+check_alive(id)
+local nk, ok = nkey(id), okey(id)
+local field = nil
+if ARGV[8] == 'last' then
+  field = redis.call('ZRANGE', ok, -1, -1)[1]
+else
+  for a = 10, #ARGV do
+    if redis.call('HEXISTS', nk, ARGV[a]) == 1 then
+      field = ARGV[a]
+      break
+    end
+  end
+end
+if not field then return false end
+local value = redis.call('HGET', nk, field)
+local out = {field, value}
+local kind, child = ref_of(value)
+if kind and ARGV[9] == '1' then dump_into(out, kind, child) end
+redis.call('HDEL', nk, field)
+redis.call('ZREM', ok, field)
+drop(value)
+if id == 'root' then untouch(field) end
+changed()
+return out

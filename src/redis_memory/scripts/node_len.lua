@@ -1,0 +1,5 @@
+-- Return the number of entries of a node.
+local id = ARGV[2]
+local kind = kind_of(id)
+if kind == 'list' then return redis.call('LLEN', nkey(id)) end
+return redis.call('HLEN', nkey(id))

@@ -1,0 +1,386 @@
+"""The operations on the stored nodes of one namespace, as calls of Lua scripts.
+
+This is the only module that knows the key layout (see :mod:`redis_memory.keys`)
+and the scripts' calling conventions (see ``scripts/_lib.lua``). Every method
+costs one round trip, except where its docstring says otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterable, Sequence
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import ResponseError
+
+from .codec import Codec
+from .connection import Connection, Script
+from .entries import NodeMap, Plan, parse_dump
+from .errors import StaleReferenceError
+from .keys import ROOT_ID, KeySpace
+
+if TYPE_CHECKING:
+    from .node import Node
+
+__all__ = ["Store", "list_digest"]
+
+
+@cache
+def _script(name: str) -> Script:
+    folder = resources.files(__package__).joinpath("scripts")
+    lib = folder.joinpath("_lib.lua").read_text(encoding="utf-8")
+    body = folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    return Script(name, f"{lib}\n-- {name}.lua\n{body}")
+
+
+def list_digest(entries: Sequence[bytes]) -> bytes:
+    """Return the text that ``list_rewrite`` compares to detect a concurrent change."""
+    return b"\n".join(entries)
+
+
+class Store:
+    """Script calls on one namespace over one connection.
+
+    Parameters
+    ----------
+    connection : Connection
+        Where the namespace lives.
+    namespace : str
+        The namespace name; see :func:`redis_memory.keys.encode_namespace`.
+    codec : Codec
+        Encodes and decodes the scalars.
+    """
+
+    def __init__(self, connection: Connection, namespace: str, codec: Codec) -> None:
+        self.connection = connection
+        self.namespace = namespace
+        self.codec = codec
+        self.keys = KeySpace(namespace)
+        self.origin = os.urandom(8).hex()
+        self._routing = (self.keys.meta,)
+
+    # -- plumbing -------------------------------------------------------------
+
+    def plan(self) -> Plan:
+        """Return an empty :class:`Plan` for values about to be stored."""
+        return Plan(self.codec)
+
+    def _read(self, name: str, node: Node | None, node_id: str, *args: Any) -> Any:
+        try:
+            return self.connection.script(
+                _script(name),
+                self._routing,
+                (self.keys.prefix, node_id, *args),
+                write=False,
+            )
+        except ResponseError as exc:
+            raise self._translate(exc, node) from None
+
+    def _write(self, name: str, node: Node, operation: str, *args: Any) -> Any:
+        header = (
+            self.keys.prefix,
+            self.origin,
+            node._name_field,
+            node._path_json(),
+            int(time.time() * 1000),
+            node._id,
+            operation,
+        )
+        try:
+            return self.connection.script(
+                _script(name), self._routing, (*header, *args), write=True
+            )
+        except ResponseError as exc:
+            raise self._translate(exc, node) from None
+
+    def _translate(self, exc: ResponseError, node: Node | None) -> Exception:
+        match = _SCRIPT_ERROR.search(str(exc))
+        if match is None:
+            return exc
+        code, detail = match.group(1), match.group(2)
+        if code == "RM_STALE":
+            return StaleReferenceError(
+                node._path if node is not None else self.namespace
+            )
+        if code == "RM_INDEX":
+            return IndexError(detail)
+        if code == "RM_VALUE":
+            return ValueError(detail)
+        if code == "RM_IDCOLLISION":
+            return RuntimeError(
+                "two nodes got the same random id; repeat the operation"
+            )
+        return exc
+
+    # -- reads ----------------------------------------------------------------
+
+    def length(self, node: Node) -> int:
+        """Return the number of entries of ``node``."""
+        return int(self._read("node_len", node, node._id))
+
+    def entries(self, node: Node) -> list[bytes]:
+        """Return the entries of ``node`` (dict: field, value pairs in order)."""
+        return list(self._read("node_entries", node, node._id))
+
+    def tree(self, node: Node) -> NodeMap:
+        """Return the parsed dump of ``node`` and every node below it."""
+        return parse_dump(self._read("read_tree", node, node._id))
+
+    def list_get(self, node: Node, index: int) -> bytes:
+        """Return the entry at ``index``; raise IndexError as a list does."""
+        return bytes(self._read("list_get", node, node._id, _clamp(index)))
+
+    def list_slice(
+        self, node: Node, start: int | None, stop: int | None, step: int
+    ) -> tuple[list[bytes], NodeMap]:
+        """Return the entries of a slice and the dump of the nodes they reference."""
+        reply = self._read(
+            "list_slice_get", node, node._id, *_slice_args(start, stop, step)
+        )
+        count = int(reply[0])
+        return list(reply[1 : count + 1]), parse_dump(reply, count + 1)
+
+    def dict_get(
+        self, node: Node, aliases: Sequence[str]
+    ) -> tuple[bytes, bytes] | None:
+        """Return (field, entry) of the first alias present, or None."""
+        reply = self._read("dict_get", node, node._id, *aliases)
+        if reply is None:
+            return None
+        return reply[0], reply[1]
+
+    def raw_root_field(self, field: str) -> bytes | None:
+        """Return the entry of a top-level field without the liveness check."""
+        reply = self.connection.command("HGET", self.keys.node(ROOT_ID), field)
+        return None if reply is None else bytes(reply)
+
+    def mtimes(self) -> dict[bytes, int]:
+        """Return the last change time (ms since the epoch) of every top-level field."""
+        reply = self.connection.command("HGETALL", self.keys.mtime)
+        if isinstance(reply, dict):
+            return {bytes(k): int(v) for k, v in reply.items()}
+        return {bytes(reply[i]): int(reply[i + 1]) for i in range(0, len(reply), 2)}
+
+    # -- dict writes ----------------------------------------------------------
+
+    def dict_update(
+        self, node: Node, items: Iterable[tuple[Any, Any]], operation: str
+    ) -> int:
+        """Set every (key, value) of ``items`` in one atomic step; return keys added."""
+        plan = self.plan()
+        args: list[Any] = []
+        count = 0
+        for key, value in items:
+            aliases = self.codec.key_aliases(key, node._path)
+            args.append(len(aliases))
+            args.extend(aliases)
+            args.append(plan.entry(value, node, key))
+            count += 1
+        return int(
+            self._write("dict_update", node, operation, count, *args, *plan.specs())
+        )
+
+    def dict_setdefault(self, node: Node, key: Any, default: Any) -> tuple[bool, bytes]:
+        """Store ``default`` under ``key`` unless present; return (inserted, entry)."""
+        aliases = self.codec.key_aliases(key, node._path)
+        plan = self.plan()
+        entry = plan.entry(default, node, key)
+        reply = self._write(
+            "dict_setdefault",
+            node,
+            "setdefault",
+            len(aliases),
+            *aliases,
+            entry,
+            *plan.specs(),
+        )
+        return bool(int(reply[0])), bytes(reply[1])
+
+    def dict_pop(
+        self, node: Node, key: Any, *, last: bool = False, want_value: bool = True
+    ) -> tuple[bytes, bytes, NodeMap] | None:
+        """Remove ``key`` (or the last key when ``last``); return (field, entry, dump)."""
+        if last:
+            args: tuple[Any, ...] = ("last", "1" if want_value else "0")
+        else:
+            aliases = self.codec.key_aliases(key, node._path)
+            args = ("key", "1" if want_value else "0", *aliases)
+        operation = "popitem" if last else ("pop" if want_value else "delitem")
+        reply = self._write("dict_pop", node, operation, *args)
+        if reply is None:
+            return None
+        return bytes(reply[0]), bytes(reply[1]), parse_dump(reply, 2)
+
+    def dict_clear(self, node: Node) -> int:
+        """Remove every key of ``node``; return how many there were."""
+        return int(self._write("dict_clear", node, "clear"))
+
+    # -- list writes ----------------------------------------------------------
+
+    def list_push(
+        self, node: Node, values: Sequence[Any], *, front: bool, operation: str
+    ) -> int:
+        """Append ``values`` (or prepend them when ``front``); return the new length."""
+        plan = self.plan()
+        parent = _NewItems(node._path)
+        entries = [
+            plan.entry(value, parent, index) for index, value in enumerate(values)
+        ]
+        side = "L" if front else "R"
+        return int(
+            self._write(
+                "list_push",
+                node,
+                operation,
+                side,
+                len(entries),
+                *entries,
+                *plan.specs(),
+            )
+        )
+
+    def list_insert(self, node: Node, index: int, value: Any) -> int:
+        """Insert ``value`` before ``index`` as list.insert does; return its index."""
+        plan = self.plan()
+        entry = plan.entry(value, node, index)
+        return int(
+            self._write(
+                "list_insert", node, "insert", _clamp(index), entry, *plan.specs()
+            )
+        )
+
+    def list_set(self, node: Node, index: int, value: Any) -> None:
+        """Replace the entry at ``index``."""
+        plan = self.plan()
+        entry = plan.entry(value, node, index)
+        self._write("list_set", node, "setitem", _clamp(index), entry, *plan.specs())
+
+    def list_pop(
+        self,
+        node: Node,
+        index: int | None,
+        *,
+        delete: bool = False,
+        want_value: bool = True,
+    ) -> tuple[bytes, NodeMap]:
+        """Remove the entry at ``index`` (None: the last); return it and its dump."""
+        where = "" if index is None else _clamp(index)
+        mode = "del" if delete else "pop"
+        reply = self._write(
+            "list_pop",
+            node,
+            "delitem" if delete else "pop",
+            where,
+            mode,
+            "1" if want_value else "0",
+        )
+        return bytes(reply[0]), parse_dump(reply, 1)
+
+    def list_slice_set(
+        self,
+        node: Node,
+        start: int | None,
+        stop: int | None,
+        step: int,
+        values: Sequence[Any],
+    ) -> None:
+        """Assign ``values`` to a slice as list slice assignment does."""
+        plan = self.plan()
+        parent = _NewItems(node._path)
+        entries = [
+            plan.entry(value, parent, index) for index, value in enumerate(values)
+        ]
+        self._write(
+            "list_slice_set",
+            node,
+            "setslice",
+            *_slice_args(start, stop, step),
+            len(entries),
+            *entries,
+            *plan.specs(),
+        )
+
+    def list_slice_del(
+        self, node: Node, start: int | None, stop: int | None, step: int
+    ) -> int:
+        """Delete a slice; return how many entries went."""
+        return int(
+            self._write(
+                "list_slice_del", node, "delslice", *_slice_args(start, stop, step)
+            )
+        )
+
+    def list_rewrite(
+        self,
+        node: Node,
+        digest: bytes,
+        entries: Sequence[bytes | str],
+        plan: Plan,
+        operation: str,
+    ) -> bool:
+        """Replace all entries if the list still has ``digest`` (``clear`` skips the check).
+
+        Return False when another writer changed the list since it was read.
+        """
+        reply = self._write(
+            "list_rewrite",
+            node,
+            operation,
+            digest,
+            len(entries),
+            *entries,
+            *plan.specs(),
+        )
+        return bool(int(reply))
+
+    def list_reverse(self, node: Node) -> None:
+        """Reverse the list in place."""
+        self._write("list_reverse", node, "reverse")
+
+    def list_remove_at(self, node: Node, index: int, expected: bytes) -> bool:
+        """Delete the entry at ``index`` if it still is ``expected``."""
+        return bool(int(self._write("list_remove_at", node, "remove", index, expected)))
+
+    # -- the change feed ------------------------------------------------------
+
+    def version(self) -> int:
+        """Return the namespace's version counter (0 before the first change)."""
+        reply = self.connection.command("GET", self.keys.version)
+        return 0 if reply is None else int(reply)
+
+
+# A script's error reply: the server adds the script's position before the code
+# and its SHA-1 (or, in fakeredis, a Lua traceback) after the message.
+_SCRIPT_ERROR = re.compile(r"\b(RM_[A-Z]+)\b ?(.*?)(?: script: |\n|$)")
+
+
+_INDEX_LIMIT = 2**62
+
+
+def _clamp(index: int) -> int:
+    # Lua numbers are doubles; clamping keeps huge indexes out of range without overflow.
+    return max(-_INDEX_LIMIT, min(_INDEX_LIMIT, index))
+
+
+def _slice_args(start: int | None, stop: int | None, step: int) -> tuple[Any, Any, int]:
+    return (
+        "" if start is None else _clamp(start),
+        "" if stop is None else _clamp(stop),
+        _clamp(step),
+    )
+
+
+class _NewItems:
+    """Names the values being added to a list in error messages, by their offset."""
+
+    __slots__ = ("_path",)
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def _child_path(self, key: object) -> str:
+        return f"{self._path}[<new item {key}>]"
