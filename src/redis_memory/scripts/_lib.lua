@@ -173,7 +173,8 @@ local function changed()
   local name = ARGV[3]
   if name == '' then name = 'null' end
   redis.call('PUBLISH', P .. 'feed', '{"v":' .. version .. ',"o":"' .. ARGV[2]
-    .. '","op":"' .. ARGV[7] .. '","n":' .. name .. ',"p":' .. ARGV[4] .. '}')
+    .. '","id":"' .. ARGV[6] .. '","op":"' .. ARGV[7] .. '","n":' .. name
+    .. ',"p":' .. ARGV[4] .. '}')
   return version
 end
 
