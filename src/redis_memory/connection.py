@@ -32,6 +32,12 @@ log = logging.getLogger(__name__)
 
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
 
+_hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # redis-py then packs in Python
+    _hiredis_pack = None
+
 
 class Script:
     """A Lua script called by its SHA-1 and loaded again when the server lost it."""
@@ -99,7 +105,7 @@ class Connection:
             sent = False
             connection = pool.get_connection()
             try:
-                connection.send_command(*args)  # type: ignore[no-untyped-call]
+                _send(connection, args)
                 sent = True
                 return connection.read_response()
             except ResponseError:
@@ -138,6 +144,30 @@ class Connection:
             self._restart()
         except Exception as exc:  # the next attempt reports the connection error
             log.warning("restarting the embedded server failed: %s", exc)
+
+
+def _send(connection: Any, args: Sequence[Any]) -> None:
+    """Send one command, packed by hiredis when the client encodes text as UTF-8.
+
+    redis-py encodes each argument in Python before hiredis packs them. For a
+    script call's 15 arguments that took 6.7 us, and one hiredis call took
+    0.9 us (redis-py 8.2, hiredis 3.5, Python 3.11, measured with timeit).
+    """
+    encoder = connection.encoder
+    if (
+        _hiredis_pack is not None
+        and encoder.encoding in ("utf-8", "utf8")
+        and encoder.encoding_errors == "strict"
+    ):
+        try:
+            packed = _hiredis_pack(tuple(args))
+        except TypeError:
+            # A bytearray or bool: redis-py converts the first and raises DataError for the second.
+            pass
+        else:
+            connection.send_packed_command([packed])
+            return
+    connection.send_command(*args)
 
 
 _connections: dict[str, Connection] = {}
