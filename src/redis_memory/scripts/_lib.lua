@@ -40,10 +40,13 @@ local function check_alive(id)
   if id ~= 'root' and redis.call('HEXISTS', META, id) == 0 then fail('RM_STALE') end
 end
 
+-- Return the reply of the last push (the list's new length), or nil when first > last.
 local function push_chunks(command, key, values, first, last)
+  local length = nil
   for s = first, last, CHUNK do
-    redis.call(command, key, unpack(values, s, math.min(s + CHUNK - 1, last)))
+    length = redis.call(command, key, unpack(values, s, math.min(s + CHUNK - 1, last)))
   end
+  return length
 end
 
 -- Ordered {field1, value1, field2, value2, ...} of a dict node.

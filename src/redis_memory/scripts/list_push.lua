@@ -5,12 +5,13 @@ local n = tonumber(ARGV[9])
 local specs = 10 + n
 check_nodes(specs)
 create_nodes(specs)
+local length
 if ARGV[8] == 'R' then
-  push_chunks('RPUSH', nkey(id), ARGV, 10, 9 + n)
+  length = push_chunks('RPUSH', nkey(id), ARGV, 10, 9 + n)
 else
   local reversed = {}
   for j = 9 + n, 10, -1 do reversed[#reversed + 1] = ARGV[j] end
-  push_chunks('LPUSH', nkey(id), reversed, 1, n)
+  length = push_chunks('LPUSH', nkey(id), reversed, 1, n)
 end
 changed()
-return redis.call('LLEN', nkey(id))
+return length or redis.call('LLEN', nkey(id))
