@@ -3,6 +3,12 @@
 Usage::
 
     redis-memory [--url URL] [--namespace NAME] [--json] COMMAND ...
+    redis-memory ls                      names, types, sizes, last change
+    redis-memory show NAME               one value as JSON
+    redis-memory export FILE             back up a namespace ("-": stdout)
+    redis-memory import FILE [--replace] restore a backup ("-": stdin)
+    redis-memory delete NAME [NAME ...]
+    redis-memory demo                    the core walkthrough, checked by a second process
     redis-memory server status|start|stop [--timeout SECONDS]
 
 Each command is a ``_cmd_<name>(args) -> int`` function, registered in
@@ -11,26 +17,55 @@ subparser. The global options ``--url``, ``--namespace`` and ``--json`` are
 accepted before and after the command name.
 
 The exit status is 0 on success, 1 when the command fails (with a one-line
-message on stderr) and 2 when argparse rejects the command line.
+message on stderr), 2 when argparse rejects the command line and 130 after
+Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import datetime
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
+from redis.exceptions import RedisError
+from tqdm import tqdm
+
 from redis_memory import config
-from redis_memory.errors import EmbeddedServerError, RedisMemoryError
+from redis_memory.codec import Codec
+from redis_memory.demo import run_demo
+from redis_memory.dicts import SyncedDict
+from redis_memory.errors import (
+    EmbeddedServerError,
+    RedisMemoryError,
+    StaleReferenceError,
+)
+from redis_memory.export import (
+    encode_value,
+    export_namespace,
+    import_values,
+    open_for_replace,
+    read_export,
+    read_plain,
+)
+from redis_memory.lists import SyncedList
+from redis_memory.memory import Memory
 from redis_memory.server import EmbeddedServer, ServerStatus
 
 __all__ = ["main"]
 
 _PROG = "redis-memory"
+# The namespace `demo` clears and fills when --namespace is not given. It never
+# defaults to $REDIS_MEMORY_NAMESPACE, because the demo deletes what it finds.
+DEMO_NAMESPACE = "redis-memory-demo"
+# Seconds an export or import runs before its progress bar appears.
+_PROGRESS_DELAY = 1.0
 
 
 class _CommandError(Exception):
@@ -71,7 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EmbeddedServerError as error:
         # The log tail stays out of the one-line message, which names the log file.
         return _fail(error.message)
-    except (_CommandError, RedisMemoryError, OSError, ValueError) as error:
+    except BrokenPipeError:
+        # The reader of stdout went away (`redis-memory show x | head`): stop quietly.
+        _silence_stdout()
+        return 1
+    except (_CommandError, RedisMemoryError, RedisError, OSError, ValueError) as error:
         return _fail(str(error))
     except KeyboardInterrupt:
         return 130
@@ -82,6 +121,13 @@ def _fail(message: str) -> int:
     one_line = " ".join(message.split("\n"))
     print(f"{_PROG}: error: {one_line}", file=sys.stderr)
     return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit raises nothing."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -139,6 +185,278 @@ def _global_options(*, suppress_defaults: bool) -> argparse.ArgumentParser:
         help="print the result as JSON",
     )
     return parent
+
+
+# data commands
+
+
+def _open_memory(args: argparse.Namespace) -> Memory:
+    """Return the Memory that ``--url`` and ``--namespace`` name."""
+    return Memory(args.url, args.namespace)
+
+
+def _missing_name(mem: Memory, name: str) -> _CommandError:
+    return _CommandError(
+        f"no value named {name!r} in namespace {mem._namespace!r}; "
+        f"`{_PROG} ls --namespace {mem._namespace}` lists the stored names"
+    )
+
+
+@contextlib.contextmanager
+def _progress(total: int, description: str) -> Iterator[Callable[[int], object]]:
+    """Yield the update function of a progress bar on stderr.
+
+    The bar appears only when stderr is a terminal and the work takes longer
+    than `_PROGRESS_DELAY` seconds, and it is erased when the work ends.
+    """
+    with tqdm(
+        total=total,
+        desc=description,
+        unit="name",
+        file=sys.stderr,
+        disable=None,
+        delay=_PROGRESS_DELAY,
+        leave=False,
+    ) as bar:
+        yield bar.update
+
+
+def _cmd_ls(args: argparse.Namespace) -> int:
+    """List the names of a namespace with their type, size and last change."""
+    mem = _open_memory(args)
+    rows = _describe_names(mem)
+
+    if args.json:
+        _print_json(rows)
+    elif rows:
+        print(_format_table(rows))
+    else:
+        print(f"{_PROG}: namespace {mem._namespace!r} is empty", file=sys.stderr)
+    return 0
+
+
+def _describe_names(mem: Memory) -> list[dict[str, Any]]:
+    """Return one row per name: name, type, size (len or None), modified (ISO 8601).
+
+    A name that another process deletes while this runs is left out.
+    """
+    codec = mem._store.codec
+    mtimes = mem._store.mtimes()
+    rows = []
+    for name in mem._names():
+        try:
+            value = mem[name]
+            size = _size(value)
+        except (KeyError, StaleReferenceError):
+            continue
+        millis = mtimes.get(codec.encode_key(name, "mem").encode())
+        modified = None
+        if millis is not None:
+            moment = datetime.datetime.fromtimestamp(
+                millis / 1000, datetime.timezone.utc
+            )
+            modified = moment.isoformat(timespec="milliseconds")
+        rows.append(
+            {
+                "name": name,
+                "type": _type_name(value),
+                "size": size,
+                "modified": modified,
+            }
+        )
+    return rows
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, SyncedList):
+        return "list"
+    if isinstance(value, SyncedDict):
+        return "dict"
+    kind = type(value)
+    if kind.__module__ in ("builtins", "datetime", "decimal", "uuid"):
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _size(value: Any) -> int | None:
+    """Return ``len(value)``, or None for a value without a length."""
+    try:
+        return len(value)
+    except TypeError:
+        return None
+
+
+def _format_table(rows: list[dict[str, Any]]) -> str:
+    """Format rows of `_describe_names` as aligned columns with a header."""
+    table = [("NAME", "TYPE", "SIZE", "MODIFIED")]
+    for row in rows:
+        name = row["name"] if row["name"].isprintable() else repr(row["name"])
+        size = "-" if row["size"] is None else str(row["size"])
+        modified = "-"
+        if row["modified"] is not None:
+            moment = datetime.datetime.fromisoformat(row["modified"]).astimezone()
+            modified = moment.strftime("%Y-%m-%d %H:%M:%S")
+        table.append((name, row["type"], size, modified))
+
+    widths = [max(len(line[column]) for line in table) for column in range(3)]
+    lines = []
+    for name, kind, size, modified in table:
+        lines.append(
+            f"{name:<{widths[0]}}  {kind:<{widths[1]}}  {size:>{widths[2]}}  {modified}"
+        )
+    return "\n".join(lines)
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add nothing: the command takes only the global options."""
+
+
+def _add_show_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME", help="the name to show")
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    """Print one value as JSON, in the export encoding."""
+    mem = _open_memory(args)
+    try:
+        value = read_plain(mem, args.name)
+    except KeyError:
+        raise _missing_name(mem, args.name) from None
+    print(encode_value(mem._store.codec, value, f"mem[{args.name!r}]"))
+    return 0
+
+
+def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "file",
+        metavar="FILE",
+        help="the JSON file to write, replaced if it exists; - writes to stdout",
+    )
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    """Write every name of the namespace and its value to a JSON file."""
+    mem = _open_memory(args)
+    total = len(mem)
+
+    with _progress(total, "export") as update:
+        if args.file == "-":
+            names = export_namespace(mem, sys.stdout, progress=update)
+            sys.stdout.flush()
+        else:
+            with open_for_replace(Path(args.file)) as file:
+                names = export_namespace(mem, file, progress=update)
+
+    summary = {"file": args.file, "namespace": mem._namespace, "names": names}
+    if args.json and args.file != "-":
+        _print_json(summary)
+    elif not args.json:
+        where = "stdout" if args.file == "-" else args.file
+        print(
+            f"exported {_count(names, 'name')} from namespace "
+            f"{mem._namespace!r} to {where}",
+            file=sys.stderr if args.file == "-" else sys.stdout,
+        )
+    return 0
+
+
+def _add_import_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "file",
+        metavar="FILE",
+        help="a file written by `redis-memory export`; - reads stdin",
+    )
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="also delete the names of the namespace that the file does not contain",
+    )
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    """Store every name of an export file, into the namespace it came from.
+
+    ``--namespace`` imports into another namespace instead.
+    """
+    if args.file == "-":
+        stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
+        text: str | bytes = stdin.read()
+        where = "stdin"
+    else:
+        text = Path(args.file).read_bytes()
+        where = args.file
+    # The file's namespace is known only after parsing, and decoding needs a codec:
+    # any Memory's codec decodes the same way, so parse with a codec of no server.
+    document = read_export(text, Codec(), where)
+    namespace = document.namespace if args.namespace is None else args.namespace
+    mem = Memory(args.url, namespace)
+
+    with _progress(len(document.values), "import") as update:
+        deleted = import_values(
+            mem, document.values, replace=args.replace, progress=update
+        )
+
+    names = list(document.values)
+    if args.json:
+        _print_json(
+            {
+                "file": args.file,
+                "namespace": mem._namespace,
+                "names": names,
+                "deleted": deleted,
+            }
+        )
+        return 0
+    print(
+        f"imported {_count(names, 'name')} into namespace {mem._namespace!r} "
+        f"from {where}"
+    )
+    if args.replace:
+        print(f"deleted {_count(deleted, 'name')} that {where} does not contain")
+    return 0
+
+
+def _add_delete_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("names", nargs="+", metavar="NAME", help="the names to delete")
+
+
+def _cmd_delete(args: argparse.Namespace) -> int:
+    """Delete names, and everything stored under them; all must exist."""
+    mem = _open_memory(args)
+    for name in args.names:
+        if name not in mem:
+            raise _missing_name(mem, name)
+
+    deleted = []
+    for name in dict.fromkeys(args.names):
+        try:
+            del mem[name]
+        except KeyError:
+            # Another process deleted it since the check: the outcome is the same.
+            pass
+        deleted.append(name)
+
+    if args.json:
+        _print_json({"namespace": mem._namespace, "deleted": deleted})
+    else:
+        shown = ", ".join(repr(name) for name in deleted)
+        print(f"deleted {shown} from namespace {mem._namespace!r}")
+    return 0
+
+
+def _count(items: Sequence[object], noun: str) -> str:
+    return f"{len(items)} {noun}" + ("" if len(items) == 1 else "s")
+
+
+# demo
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """Run the core walkthrough and check it from a second process."""
+    if args.json:
+        raise _CommandError("demo prints a walkthrough and has no --json output")
+    namespace = DEMO_NAMESPACE if args.namespace is None else args.namespace
+    return run_demo(args.url, config.resolve_namespace(namespace), out=sys.stdout)
 
 
 # server
@@ -240,6 +558,36 @@ def _print_json(value: Any) -> None:
 
 
 _COMMANDS: dict[str, _Command] = {
+    "ls": _Command(
+        help="list the stored names with their type, size and last change",
+        add_arguments=_no_arguments,
+        run=_cmd_ls,
+    ),
+    "show": _Command(
+        help="print one stored value as JSON",
+        add_arguments=_add_show_arguments,
+        run=_cmd_show,
+    ),
+    "export": _Command(
+        help="write every name of the namespace to a JSON file",
+        add_arguments=_add_export_arguments,
+        run=_cmd_export,
+    ),
+    "import": _Command(
+        help="store the names of a file written by `export`",
+        add_arguments=_add_import_arguments,
+        run=_cmd_import,
+    ),
+    "delete": _Command(
+        help="delete stored names and everything stored under them",
+        add_arguments=_add_delete_arguments,
+        run=_cmd_delete,
+    ),
+    "demo": _Command(
+        help="store the core walkthrough and check it from a second process",
+        add_arguments=_no_arguments,
+        run=_cmd_demo,
+    ),
     "server": _Command(
         help="show, start or stop the embedded Valkey server",
         add_arguments=_add_server_arguments,
