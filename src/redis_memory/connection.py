@@ -146,7 +146,7 @@ class Connection:
     def script(
         self, script: Script, keys: Sequence[str], args: Sequence[Any], *, write: bool
     ) -> Any:
-        """Run ``script`` by SHA-1, loading it first when the server does not know it.
+        """Run ``script`` by SHA-1, or by its source when the server does not know it.
 
         ``keys[0]`` routes the call in a cluster.
         """
@@ -155,9 +155,10 @@ class Connection:
         try:
             return self._call(request, idempotent=not write, route=route)
         except NoScriptError:
-            # NOSCRIPT means nothing ran, so loading and repeating is safe.
-            load = ("SCRIPT", "LOAD", script.source)
-            self._call(load, idempotent=True, route=route)
+            # NOSCRIPT means nothing ran. EVAL runs the script and caches it on
+            # the server that ran it, which in a cluster may be the target of an
+            # ASK redirect rather than the master that SCRIPT LOAD would reach.
+            request = ("EVAL", script.source, len(keys), *keys, *args)
             return self._call(request, idempotent=not write, route=route)
 
     def pubsub(self, channel: str | None = None) -> PubSub:
