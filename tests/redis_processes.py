@@ -72,6 +72,8 @@ class ServerProcess:
         Extra command-line options, for example ``["--requirepass", "pw"]``.
     port : int, optional
         The TCP port; a free one by default. ``0`` disables TCP.
+    config_file : Path, optional
+        A configuration file, passed before every option, as Sentinel needs.
     """
 
     def __init__(
@@ -81,11 +83,13 @@ class ServerProcess:
         arguments: Sequence[str] = (),
         *,
         port: int | None = None,
+        config_file: Path | None = None,
     ) -> None:
         self.binary = binary
         self.directory = directory
         self.port = free_port() if port is None else port
         self.arguments = list(arguments)
+        self.config_file = config_file
         self.process: subprocess.Popen[bytes] | None = None
         directory.mkdir(parents=True, exist_ok=True)
 
@@ -103,6 +107,7 @@ class ServerProcess:
         """Start the process, and unless ``wait`` is False, wait for its PONG."""
         command = [
             str(self.binary),
+            *([str(self.config_file)] if self.config_file else []),
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--dir", str(self.directory),

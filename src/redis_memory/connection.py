@@ -44,6 +44,7 @@ from redis.exceptions import (
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.sentinel import MasterNotFoundError
 
 from . import clients
 from .config import URL_ENV, mask_url
@@ -500,6 +501,11 @@ def _unreachable_message(exc: BaseException, url: str, seconds: float) -> str:
         message += " The server is still loading its data; retry when it is done."
     elif isinstance(exc, ClusterDownError):
         message += " The cluster is down or in a failover; retry when it is done."
+    elif isinstance(exc, MasterNotFoundError):
+        message += (
+            " No sentinel named a master for the service: check the service name "
+            "in the URL against SENTINEL MASTERS on a sentinel."
+        )
     return (
         f"{message} Start the server, or point ${URL_ENV} (or Memory(url=...)) at "
         "a reachable one"
