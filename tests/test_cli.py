@@ -768,7 +768,44 @@ def test_encoding_reads_synced_values(real_mem: Memory) -> None:
 
     text = encode_value(real_mem._store.codec, real_mem.config["users"])
 
-    assert text == '[\n  {"name": "Ann"}\n]'
+    assert text == '[{"name": "Ann"}]'
+
+
+def test_encoding_layout(real_mem: Memory) -> None:
+    value = {
+        "short": [1, [2, 3]],
+        "pairs": {1: "one", "two": [2]},
+        "nested": {"inner": {"a": 1}},
+        "long": list(range(40)),
+        "café": "crème",
+    }
+
+    text = encode_value(real_mem._store.codec, value)
+
+    lines = text.splitlines()
+    assert lines[:8] == [
+        "{",
+        '  "short": [1, [2, 3]],',
+        '  "pairs": {',
+        '    "$map": [[1, "one"], ["two", [2]]]',
+        "  },",
+        '  "nested": {',
+        '    "inner": {"a": 1}',
+        "  },",
+    ]
+    assert lines[8] == '  "long": ['
+    assert lines[9] == "    0,"
+    assert lines[-2] == '  "café": "crème"'
+
+
+def test_encoding_lone_surrogate_key(real_mem: Memory) -> None:
+    codec = real_mem._store.codec
+    value = {"a\ud800": "b\udc00"}
+
+    text = encode_value(codec, value)
+
+    assert text == '{"a\\ud800": "b\\udc00"}'
+    assert decode_value(codec, text) == value
 
 
 def test_decoding_rejects_invalid_json(real_mem: Memory) -> None:

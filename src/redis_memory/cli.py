@@ -364,7 +364,10 @@ def _add_import_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "file",
         metavar="FILE",
-        help="a file written by `redis-memory export`; - reads stdin",
+        help=(
+            "a file written by `redis-memory export`, or - for stdin; its names go "
+            "to the namespace recorded in the file unless --namespace is given"
+        ),
     )
     parser.add_argument(
         "--replace",

@@ -41,7 +41,7 @@ from typing import IO, Any, Final, TypeAlias
 
 from .codec import Codec, NodeRef
 from .dicts import SyncedDict
-from .errors import StaleReferenceError
+from .errors import RedisMemoryError, StaleReferenceError
 from .lists import SyncedList
 from .memory import Memory
 
@@ -78,7 +78,7 @@ _LINE_WIDTH: Final = 88
 _NON_FINITE: Final = {"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf"}
 
 
-class ExportFormatError(ValueError):
+class ExportFormatError(RedisMemoryError, ValueError):
     """A document is not a valid redis-memory export; the message names the place."""
 
 
@@ -170,16 +170,17 @@ def _to_tree(codec: Codec, value: Any, path: str) -> JSONTree:
 def _write_tree(tree: JSONTree, write: Callable[[str], object], level: int) -> None:
     """Write ``tree`` as JSON indented by two spaces per level.
 
-    A list or object of scalars that fits in `_LINE_WIDTH` characters stays on
-    one line, as in ``"scores": [95, 87, 96]``.
+    A list, or an object whose values are all scalars, stays on one line when
+    that line fits in `_LINE_WIDTH` characters: ``"scores": [95, 87, 96]``.
     """
     if isinstance(tree, _Raw):
         write(tree.text)
         return
-    one_line = _one_line(tree)
-    if one_line is not None and len(one_line) + len(_INDENT) * level <= _LINE_WIDTH:
-        write(one_line)
-        return
+    if _fits_one_line(tree):
+        one_line = _one_line(tree)
+        if len(one_line) + len(_INDENT) * level <= _LINE_WIDTH:
+            write(one_line)
+            return
     if isinstance(tree, list):
         inner = _INDENT * (level + 1)
         write("[")
@@ -193,27 +194,46 @@ def _write_tree(tree: JSONTree, write: Callable[[str], object], level: int) -> N
         write("{")
         for index, (key, item) in enumerate(tree.items()):
             write(",\n" + inner if index else "\n" + inner)
-            write(json.dumps(key) + ": ")
+            write(_json_string(key) + ": ")
             _write_tree(item, write, level + 1)
         write("\n" + _INDENT * level + "}")
         return
     write(json.dumps(tree))
 
 
-def _one_line(tree: JSONTree) -> str | None:
-    """Return a list or object of scalars on one line, else None."""
+def _fits_one_line(tree: JSONTree) -> bool:
     if isinstance(tree, list):
-        items = tree
-    elif isinstance(tree, dict):
-        items = list(tree.values())
-    else:
-        return None
-    if any(isinstance(item, (list, dict)) for item in items):
-        return None
+        return True
+    if isinstance(tree, dict):
+        return not any(isinstance(item, (list, dict)) for item in tree.values())
+    return False
+
+
+def _one_line(tree: JSONTree) -> str:
+    """Return ``tree`` as JSON on one line, with a space after each , and :."""
+    if isinstance(tree, _Raw):
+        return tree.text
     if isinstance(tree, list):
-        return "[" + ", ".join(_compact(item) for item in tree) + "]"
-    members = (json.dumps(key) + ": " + _compact(item) for key, item in tree.items())
-    return "{" + ", ".join(members) + "}"
+        return "[" + ", ".join(_one_line(item) for item in tree) + "]"
+    if isinstance(tree, dict):
+        members = (
+            _json_string(key) + ": " + _one_line(item) for key, item in tree.items()
+        )
+        return "{" + ", ".join(members) + "}"
+    return json.dumps(tree)
+
+
+def _json_string(text: str) -> str:
+    """Return ``text`` as a JSON string, non-ASCII characters kept as they are.
+
+    A string with a lone surrogate, which UTF-8 cannot encode, is written with
+    ``\\uXXXX`` escapes instead.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(text)
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _compact(tree: JSONTree) -> str:
@@ -375,7 +395,7 @@ def export_namespace(
         "{\n"
         f'  "format": {json.dumps(FORMAT)},\n'
         f'  "version": {VERSION},\n'
-        f'  "namespace": {json.dumps(mem._namespace)},\n'
+        f'  "namespace": {_json_string(mem._namespace)},\n'
         f'  "exported_at": {json.dumps(exported_at)},\n'
         '  "names": {'
     )
@@ -387,7 +407,7 @@ def export_namespace(
             continue
         tree = _to_tree(codec, value, f"mem[{name!r}]")
         out.write(",\n    " if written else "\n    ")
-        out.write(json.dumps(name) + ": ")
+        out.write(_json_string(name) + ": ")
         _write_tree(tree, out.write, 2)
         written.append(name)
         if progress is not None:
