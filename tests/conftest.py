@@ -53,14 +53,26 @@ def fake_server() -> object:
     return fakeredis.FakeServer()
 
 
-@pytest.fixture(params=["valkey", "fakeredis"])
+BACKENDS = ["valkey", "cached", "fakeredis"]
+
+
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    """Run the test against the embedded server and against fakeredis."""
+    """Run the test on the embedded server, with and without the read cache, and on fakeredis."""
     return str(request.param)
 
 
 def open_memory(backend: str, namespace: str, request: pytest.FixtureRequest) -> Memory:
-    """Return a Memory on its own connection, so it sees only what is stored."""
+    """Return a Memory on its own connection, so it sees only what is stored.
+
+    The "cached" backend keeps the read cache on, so every read after this
+    Memory's own writes checks that the cache never serves a stale value.
+    """
+    if backend == "cached":
+        url = request.getfixturevalue("server_url")
+        memory = Memory(url, namespace, cache=True)
+        request.addfinalizer(memory._close)
+        return memory
     if backend == "fakeredis":
         import fakeredis
 
@@ -84,8 +96,8 @@ def mem(
 
 @pytest.fixture
 def other(backend: str, namespace: str, request: pytest.FixtureRequest) -> Memory:
-    """A second Memory on the same namespace over a separate connection."""
-    return open_memory(backend, namespace, request)
+    """A second Memory on the same namespace over a separate connection, without a cache."""
+    return open_memory("valkey" if backend == "cached" else backend, namespace, request)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import open_memory
+from conftest import BACKENDS, open_memory
 from redis_memory import Memory
 
 scalars = st.one_of(
@@ -122,7 +122,7 @@ def _run(mem: Memory, fresh: Memory, plain: Any, ops: list[Op], name: str) -> No
         assert repr(getattr(fresh, name)) == repr(plain), op.__name__
 
 
-@pytest.mark.parametrize("backend", ["valkey", "fakeredis"])
+@pytest.mark.parametrize("backend", BACKENDS)
 @settings(
     max_examples=60,
     deadline=None,
@@ -140,14 +140,16 @@ def test_list_operations_match_list(
     ops: list[Op],
 ) -> None:
     mem = open_memory(backend, namespace, request)
-    fresh = open_memory(backend, namespace, request)
+    fresh = open_memory(
+        "valkey" if backend == "cached" else backend, namespace, request
+    )
     try:
         _run(mem, fresh, start, ops, "items")
     finally:
         mem._clear()
 
 
-@pytest.mark.parametrize("backend", ["valkey", "fakeredis"])
+@pytest.mark.parametrize("backend", BACKENDS)
 @settings(
     max_examples=60,
     deadline=None,
@@ -164,7 +166,9 @@ def test_dict_operations_match_dict(
     ops: list[Op],
 ) -> None:
     mem = open_memory(backend, namespace, request)
-    fresh = open_memory(backend, namespace, request)
+    fresh = open_memory(
+        "valkey" if backend == "cached" else backend, namespace, request
+    )
     try:
         _run(mem, fresh, start, ops, "d")
     finally:

@@ -18,6 +18,8 @@ from typing import Any
 import redis
 
 from . import config
+from .batch import Batch
+from .cache import shared_cache
 from .codec import Codec
 from .connection import Connection, connect
 from .dicts import SyncedDict
@@ -64,6 +66,11 @@ class Memory:
         pickled values from Redis are loaded only when their signature matches.
     client : redis.Redis, optional
         An existing redis-py client to use instead of ``url``.
+    cache : bool, optional
+        Keep local copies of read results and drop them when the change feed
+        reports a change (one subscription thread per namespace and process).
+        Default: True with ``url``, False with ``client``, whose lifetime the
+        library does not control.
 
     Examples
     --------
@@ -86,6 +93,7 @@ class Memory:
         *,
         pickle_key: bytes | str | None = None,
         client: redis.Redis | None = None,
+        cache: bool | None = None,
     ) -> None:
         name = config.resolve_namespace(namespace)
         if client is not None:
@@ -93,6 +101,8 @@ class Memory:
         else:
             connection = connect(config.resolve_url(url))
         store = Store(connection, name, Codec(pickle_key=pickle_key))
+        if cache if cache is not None else client is None:
+            store.cache = shared_cache(connection, store)
         object.__setattr__(self, "_store", store)
         object.__setattr__(self, "_root", _Namespace(store, ROOT_ID, "mem", ""))
 
@@ -186,6 +196,22 @@ class Memory:
     def _update(self, other: Any = (), /, **kwargs: Any) -> None:
         """Store many names in one atomic step, as ``dict.update`` does."""
         self._root.update(other, **kwargs)
+
+    def _close(self) -> None:
+        """Stop the namespace's read cache and its subscription thread in this process.
+
+        Every Memory of the namespace on the same connection shares the cache,
+        so they all read from Redis afterwards.
+        """
+        if self._store.cache is not None:
+            self._store.cache.close()
+
+    def _batch(self) -> Batch:
+        """Return a context manager that sends this thread's changes in one atomic step.
+
+        The changes go in one round trip; :mod:`redis_memory.batch` gives the rules.
+        """
+        return Batch(self._store)
 
     def _version(self) -> int:
         """Return the namespace's version counter, bumped by every change."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from functools import cache
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
+from .cache import MISS, ReadCache
 from .codec import Codec
 from .connection import Connection, Script
 from .entries import NodeMap, Plan, parse_dump
@@ -95,6 +97,9 @@ class Store:
         self.keys = KeySpace(namespace)
         self.origin = os.urandom(8).hex()
         self._routing = (self.keys.meta,)
+        # The batch (see batch.py) that the current thread has open, as ``batch``.
+        self.thread_local = threading.local()
+        self.cache: ReadCache | None = None
 
     # -- plumbing -------------------------------------------------------------
 
@@ -103,6 +108,27 @@ class Store:
         return Plan(self.codec)
 
     def _read(self, name: str, node: Node | None, node_id: str, *args: Any) -> Any:
+        cache = self.cache
+        if cache is None:
+            return self._fetch(name, node, node_id, args)
+        if node_id != ROOT_ID and node is not None:
+            bucket: str | None = node._name_field
+        elif name == "dict_get":
+            bucket = args[0]
+        else:
+            bucket = None
+        key = (name, node_id, args)
+        reply = cache.lookup(bucket, key)
+        if reply is not MISS:
+            return reply
+        epoch = cache.epoch()
+        reply = self._fetch(name, node, node_id, args)
+        cache.keep(epoch, bucket, key, reply)
+        return reply
+
+    def _fetch(
+        self, name: str, node: Node | None, node_id: str, args: tuple[Any, ...]
+    ) -> Any:
         try:
             return self.connection.script(
                 _script(name),
@@ -113,22 +139,33 @@ class Store:
         except ResponseError as exc:
             raise self._translate(exc, node) from None
 
-    def _write(self, name: str, node: Node, operation: str, *args: Any) -> Any:
+    def _write(
+        self, name: str, node: Node, operation: str, *args: Any, field: str = ""
+    ) -> Any:
+        """Run a write script; ``field`` names the top-level name a root operation changes."""
+        name_field = node._name_field or field
         header = (
             self.keys.prefix,
             self.origin,
-            node._name_field,
+            name_field,
             node._path_json(),
             int(time.time() * 1000),
             node._id,
             operation,
         )
+        batch = getattr(self.thread_local, "batch", None)
+        if batch is not None:
+            return batch.add(name, node, operation, (*header, *args))
         try:
             return self.connection.script(
                 _script(name), self._routing, (*header, *args), write=True
             )
         except ResponseError as exc:
             raise self._translate(exc, node) from None
+        finally:
+            # Also after a failure, because a change whose reply was lost may have applied.
+            if self.cache is not None:
+                self.cache.drop(name_field or None)
 
     def _translate(self, exc: ResponseError, node: Node | None) -> Exception:
         match = _SCRIPT_ERROR.search(str(exc))
@@ -207,14 +244,20 @@ class Store:
         plan = self.plan()
         args: list[Any] = []
         count = 0
+        first_field = ""
         for key, value in items:
             aliases = self.codec.key_aliases(key, node._path)
             args.append(len(aliases))
             args.extend(aliases)
             args.append(plan.entry(value, node, key))
             count += 1
+            first_field = aliases[0]
+        # A change message names the top-level name only when there is exactly one.
+        field = first_field if count == 1 else ""
         return int(
-            self._write("dict_update", node, operation, count, *args, *plan.specs())
+            self._write(
+                "dict_update", node, operation, count, *args, *plan.specs(), field=field
+            )
         )
 
     def dict_setdefault(self, node: Node, key: Any, default: Any) -> tuple[bool, bytes]:
@@ -230,6 +273,7 @@ class Store:
             *aliases,
             entry,
             *plan.specs(),
+            field=aliases[0],
         )
         return bool(int(reply[0])), bytes(reply[1])
 
@@ -237,13 +281,16 @@ class Store:
         self, node: Node, key: Any, *, last: bool = False, want_value: bool = True
     ) -> tuple[bytes, bytes, NodeMap] | None:
         """Remove ``key`` (or the last key when ``last``); return (field, entry, dump)."""
+        field = ""
         if last:
             args: tuple[Any, ...] = ("last", "1" if want_value else "0")
+            operation = "popitem"
         else:
             aliases = self.codec.key_aliases(key, node._path)
             args = ("key", "1" if want_value else "0", *aliases)
-        operation = "popitem" if last else ("pop" if want_value else "delitem")
-        reply = self._write("dict_pop", node, operation, *args)
+            operation = "pop" if want_value else "delitem"
+            field = aliases[0]
+        reply = self._write("dict_pop", node, operation, *args, field=field)
         if reply is None:
             return None
         return bytes(reply[0]), bytes(reply[1]), parse_dump(reply, 2)

@@ -1,0 +1,198 @@
+"""Local copies of read results, dropped when the change feed reports a change.
+
+Reads of data nobody changed cost no round trip: each reply of a read script
+is kept under the top-level name it belongs to, and a change message for that
+name, from any process, drops the name's copies. Copies are kept only while
+the feed's subscription is connected, because a message sent while it is
+disconnected is lost; on every (re)connect the whole cache is emptied.
+
+Coherence: another process's write is seen by the first read after its change
+message has arrived here. This process's own writes drop the name's copies
+before the write returns, so a process always reads its own writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from .connection import Connection
+    from .feed import Change, Subscription
+    from .memory import Memory
+    from .store import Store
+
+__all__ = ["MISS", "ReadCache", "shared_cache"]
+
+log = logging.getLogger(__name__)
+
+MISS: Any = object()
+
+# Replies with more entries than this are not kept, so one huge read cannot fill memory.
+_MAX_REPLY_ENTRIES = 100_000
+# When the cache holds more replies than this, it is emptied and starts again.
+_MAX_REPLIES = 50_000
+
+# A bucket key: the JSON text of a top-level name, or None for reads of the
+# namespace as a whole (its length, its names).
+Bucket = str | None
+
+
+class ReadCache:
+    """Read replies of one namespace on one connection, valid while subscribed.
+
+    Lookups take no lock; filling and dropping take one, and every drop bumps
+    an epoch, so a reply that was read before a drop is never kept after it.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._buckets: dict[Bucket, dict[Hashable, Any]] = {}
+        self._count = 0
+        self._epoch = 0
+        self._active = False
+        self._lock = threading.Lock()
+        self._subscription: Subscription | None = None
+        self._starting = False
+        self._closed = False
+
+    @property
+    def active(self) -> bool:
+        """Whether replies are kept: the feed is connected."""
+        return self._active
+
+    def lookup(self, bucket: Bucket, key: Hashable) -> Any:
+        """Return the kept reply, or :data:`MISS`."""
+        if not self._active:
+            self._start()
+            return MISS
+        entries = self._buckets.get(bucket)
+        if entries is None:
+            return MISS
+        return entries.get(key, MISS)
+
+    def epoch(self) -> int:
+        """Return the epoch to pass to :meth:`keep` for a read about to be sent."""
+        return self._epoch
+
+    def keep(self, epoch: int, bucket: Bucket, key: Hashable, reply: Any) -> None:
+        """Keep ``reply`` unless something was dropped since ``epoch`` was read."""
+        if isinstance(reply, (list, dict)) and len(reply) > _MAX_REPLY_ENTRIES:
+            return
+        with self._lock:
+            if not self._active or epoch != self._epoch:
+                return
+            if self._count >= _MAX_REPLIES:
+                self._clear_locked()
+            self._buckets.setdefault(bucket, {})[key] = reply
+            self._count += 1
+
+    def drop(self, bucket: Bucket) -> None:
+        """Drop the replies of one top-level name (None: of the whole namespace)."""
+        with self._lock:
+            self._epoch += 1
+            if bucket is None:
+                self._clear_locked()
+                return
+            gone = self._buckets.pop(bucket, None)
+            whole = self._buckets.pop(None, None)
+            self._count -= len(gone or ()) + len(whole or ())
+
+    def close(self) -> None:
+        """Stop following the feed and drop everything, for good."""
+        self._closed = True
+        with _caches_lock:
+            for key, cache in list(_caches.items()):
+                if cache is self:
+                    del _caches[key]
+        subscription = self._subscription
+        self._subscription = None
+        with self._lock:
+            self._active = False
+            self._epoch += 1
+            self._clear_locked()
+        if subscription is not None:
+            subscription.close()
+
+    def _clear_locked(self) -> None:
+        self._buckets.clear()
+        self._count = 0
+
+    # -- the feed -------------------------------------------------------------
+
+    def _start(self) -> None:
+        if self._subscription is not None or self._starting or self._closed:
+            return
+        self._starting = True
+        try:
+            from .feed import subscribe
+
+            owner = cast("Memory", _Owner(self._store))
+            self._subscription = subscribe(
+                owner, self._on_change, on_state=self._on_state
+            )
+            if self._subscription.state == "connected":
+                self._set_active(True)
+        except Exception as exc:  # a cache that cannot start only costs round trips
+            log.warning(
+                "read cache of namespace %r disabled: %s", self._store.namespace, exc
+            )
+        finally:
+            self._starting = False
+
+    def _on_state(self, subscription: Subscription) -> None:
+        self._set_active(subscription.state == "connected")
+
+    def _set_active(self, active: bool) -> None:
+        active = active and not self._closed
+        with self._lock:
+            if active == self._active:
+                return
+            self._epoch += 1
+            self._clear_locked()
+            self._active = active
+
+    def _on_change(self, change: Change) -> None:
+        if change.resync or change.name is None:
+            self.drop(None)
+            return
+        self.drop(self._store.codec.encode_key(change.name, ""))
+
+
+class _Owner:
+    """The one attribute of a Memory that :func:`redis_memory.feed.subscribe` reads."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+
+_caches: dict[tuple[int, str], ReadCache] = {}
+_caches_lock = threading.Lock()
+
+
+def shared_cache(connection: Connection, store: Store) -> ReadCache:
+    """Return the process's cache for ``store``'s namespace on ``connection``.
+
+    Every Memory of one namespace and connection shares it, and with it one
+    subscription thread.
+    """
+    key = (id(connection), store.namespace)
+    with _caches_lock:
+        cache = _caches.get(key)
+        if cache is None:
+            cache = ReadCache(store)
+            _caches[key] = cache
+        return cache
+
+
+def _forget_after_fork() -> None:
+    # The subscription thread does not survive fork(); the child starts anew.
+    _caches.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
