@@ -322,8 +322,8 @@ class SyncedList(Node, MutableSequence[Any], kind="list"):
         """Sort in place, stably, as ``list.sort`` does.
 
         The items are read, sorted here (``key`` receives plain copies), and
-        written back in one step that checks that nobody changed the list
-        meanwhile, else it starts again. If ``key`` or a comparison raises, the
+        written back in one step that checks that no other writer changed the
+        list meanwhile, else it starts again. If ``key`` or a comparison raises, the
         stored list is unchanged.
         """
         for _ in range(_MAX_CONFLICTS):

@@ -1,7 +1,8 @@
 """The base of SyncedList and SyncedDict: a handle on one stored node.
 
-A handle is (store, node id, display path). It holds no copy of the data, so
-every read goes to Redis and sees every other process's writes. When the node
+A handle is (store, node id, display path) and keeps no copy of the data.
+Reads go to Redis, or to the read cache that the change feed keeps coherent
+(see :mod:`redis_memory.cache`), so they see other processes' writes. When the node
 is deleted or replaced, by this process or another, the handle's operations
 raise :class:`~redis_memory.errors.StaleReferenceError`; read the value again
 from its parent.

@@ -1,6 +1,6 @@
 """The operations on the stored nodes of one namespace, as calls of Lua scripts.
 
-This is the only module that knows the key layout (see :mod:`redis_memory.keys`)
+This is the only module that uses the key layout (see :mod:`redis_memory.keys`)
 and the scripts' calling conventions (see ``scripts/_lib.lua``). Every method
 costs one round trip, except where its docstring says otherwise.
 """

@@ -1,6 +1,6 @@
 -- Remove the entry at index ARGV[8] ('' for the last) and return {entry,
 -- subtree dump...}. ARGV[9] 'pop' or 'del' selects the error text, ARGV[10]
--- '1' asks for the dump of a container entry.
+-- '1' requests the dump of a container entry.
 local id = ARGV[6]
 check_alive(id)
 local nk = nkey(id)
