@@ -6,9 +6,13 @@ that each Lua script and plain command works on that deployment.
 
 from __future__ import annotations
 
+import queue
+import time
+from collections.abc import Callable
 from typing import Any
 
 from redis_memory import Memory
+from redis_memory.feed import Change
 
 
 def exercise_operations(mem: Memory) -> None:
@@ -85,3 +89,20 @@ def exercise_operations(mem: Memory) -> None:
     ]
     cfg.clear()
     assert len(mem.cfg) == 0
+
+
+def wait_for_change(
+    changes: queue.Queue[Change], predicate: Callable[[Change], bool], timeout: float
+) -> Change:
+    """Take changes from ``changes`` until one matches ``predicate``; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"no matching change within {timeout} s")
+        try:
+            change = changes.get(timeout=remaining)
+        except queue.Empty:
+            continue
+        if predicate(change):
+            return change

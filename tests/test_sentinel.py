@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from core_operations import exercise_operations
+from core_operations import exercise_operations, wait_for_change
 from redis_memory import Memory, feed
 from redis_memory import connection as connection_module
 from redis_memory.connection import connect
@@ -161,12 +161,11 @@ def test_master_killed_replica_promoted(sentinel_setup: SentinelSetup) -> None:
     assert sentinel_setup.master_port() == sentinel_setup.replica.port
     assert failover_seconds < connection_module.FAILOVER_RETRY_SECONDS
     print(f"first change after the kill took {failover_seconds:.2f} s")
-    wait_until(lambda: subscription.state == "connected", 20, "the feed reconnects")
+    resync = wait_for_change(changes, lambda change: change.resync, 20)
     mem.log.append(6)
-    seen = [changes.get(timeout=10) for _ in range(changes.qsize() + 1)]
+    appended = wait_for_change(changes, lambda change: change.op == "append", 10)
     subscription.close()
-    assert any(change.resync for change in seen)
-    assert seen[-1].op == "append"
+    assert appended.version > resync.version
 
 
 def test_demoted_master_retried(
