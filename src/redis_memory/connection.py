@@ -563,7 +563,10 @@ def _open(url: str | None) -> Connection:
         server = EmbeddedServer()
         embedded = server.ensure_running()
         return Connection(
-            clients.single_client(embedded), embedded, restart=server.ensure_running
+            clients.single_client(embedded),
+            embedded,
+            restart=server.ensure_running,
+            retry_seconds=SINGLE_SERVER_RETRY_SECONDS,
         )
 
     scheme = url.partition("://")[0].lower()
@@ -579,5 +582,6 @@ def _open(url: str | None) -> Connection:
                 f"({exc}). Check that the listed nodes run with cluster-enabled "
                 "yes and that at least one of them is reachable"
             ) from exc
-        return ClusterConnection(cluster, url)
-    return Connection(clients.single_client(url), url)
+        return ClusterConnection(cluster, url, retry_seconds=FAILOVER_RETRY_SECONDS)
+    client = clients.single_client(url)
+    return Connection(client, url, retry_seconds=SINGLE_SERVER_RETRY_SECONDS)
