@@ -30,6 +30,7 @@ pytest.importorskip("ipykernel")
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 SANITIZE = NOTEBOOKS / "nbval-sanitize.cfg"
+RESTART = NOTEBOOKS / "02-surviving-a-restart.ipynb"
 PRODUCER = NOTEBOOKS / "03-sharing-between-notebooks-1-producer.ipynb"
 CONSUMER = NOTEBOOKS / "03-sharing-between-notebooks-2-consumer.ipynb"
 KERNEL_TIMEOUT = 120
@@ -149,3 +150,72 @@ def test_producer_and_consumer_side_by_side(server_url: str) -> None:
     assert text_outputs(producer.cells[-1]) == (
         "{'best_rate': 0.01, 'best_loss': 0.05, 'runs': 4}\n"
     )
+
+
+# Run in the kernel after the restart: a %%remember cell that executes instead
+# of restoring calls time.sleep(2), which then raises. The kernel itself sleeps
+# for fractions of a millisecond between messages, so shorter sleeps still work.
+_FORBID_SLEEP = """
+import time
+_real_sleep = time.sleep
+def _forbidden_sleep(seconds):
+    if seconds >= 1:
+        raise RuntimeError("the unchanged %%remember cell was executed, not restored")
+    _real_sleep(seconds)
+time.sleep = _forbidden_sleep
+"""
+
+
+def test_restart_notebook_with_real_restart(server_url: str) -> None:
+    notebook = nbformat.read(RESTART, as_version=4)
+    saved = nbformat.read(RESTART, as_version=4)
+    cells = notebook.cells
+    restart_at = next(
+        index
+        for index, cell in enumerate(cells)
+        if cell.source.startswith("## After the restart")
+    )
+    restored_cell = next(
+        index
+        for index in range(restart_at, len(cells))
+        if cells[index].source.startswith("%%remember")
+    )
+    count = len(cells)
+    # nbclient stores each executed cell back into the notebook, so the probes
+    # run in one extra cell at the end.
+    cells.append(nbformat.v4.new_code_cell(""))
+    client = new_client(notebook)
+    probes: dict[str, str] = {}
+
+    async def probe(name: str, source: str) -> None:
+        cells[count] = nbformat.v4.new_code_cell(source)
+        await client.async_execute_cell(cells[count], count)
+        probes[name] = text_outputs(cells[count])
+
+    async def run() -> None:
+        async with client.async_setup_kernel():
+            for index in range(restart_at):
+                await client.async_execute_cell(cells[index], index)
+            await probe("pid before", "import os; print(os.getpid())")
+
+            await client.km.restart_kernel(now=True)
+            await client.kc.wait_for_ready(timeout=KERNEL_TIMEOUT)
+
+            await probe("pid after", "import os; print(os.getpid())")
+            await probe("squares before restore", "print('squares' in globals())")
+            await probe("forbid sleep", _FORBID_SLEEP)
+            for index in range(restart_at, restored_cell + 1):
+                await client.async_execute_cell(cells[index], index)
+            await probe("allow sleep", "time.sleep = _real_sleep")
+            for index in range(restored_cell + 1, count):
+                await client.async_execute_cell(cells[index], index)
+
+    asyncio.run(run())
+
+    assert probes["pid before"] != probes["pid after"]
+    assert probes["squares before restore"] == "False\n"
+    for index in range(restart_at, count):
+        if cells[index].cell_type == "code":
+            expected = text_outputs(saved.cells[index])
+            assert text_outputs(cells[index]) == expected, f"cell {index}"
+    assert "restored squares, summary" in text_outputs(cells[restored_cell])
