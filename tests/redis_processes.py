@@ -150,11 +150,11 @@ class ServerProcess:
             time.sleep(0.02)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Send ``sig`` to the process and, unless it is SIGSTOP, wait for its exit."""
+        """Send ``sig`` to the process; after SIGKILL or SIGTERM, wait for its exit."""
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(sig)
-        if sig != signal.SIGSTOP:
+        if sig in (signal.SIGKILL, signal.SIGTERM):
             self.process.wait(10)
 
     def stop(self) -> None:

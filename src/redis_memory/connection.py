@@ -410,7 +410,7 @@ def _rejection(exc: ResponseError, url: str) -> Exception | None:
     if isinstance(exc, OutOfMemoryError):
         return ServerFullError(
             f"Redis at {url} is full: its used memory exceeds the maxmemory setting, "
-            f"so it rejected the change and nothing was stored ({exc}). Delete "
+            f"so it rejected the change and nothing was stored ({_text(exc)}). Delete "
             "values or namespaces that are no longer needed, or raise maxmemory "
             "(CONFIG SET maxmemory <bytes>); an allkeys-* eviction policy is no fix, "
             "because evicting keys would delete parts of stored lists and dicts"
@@ -424,11 +424,11 @@ def _rejection(exc: ResponseError, url: str) -> Exception | None:
         )
     if isinstance(exc, NoPermissionError):
         return ServerUnavailableError(
-            f"the Redis user of {url} lacks a permission ({exc}). Grant it the "
+            f"the Redis user of {url} lacks a permission ({_text(exc)}). Grant it the "
             "scripting commands (EVALSHA, SCRIPT LOAD), reads and PUBLISH/SUBSCRIBE "
             "on keys and channels matching rm:*, for example with ACL SETUSER"
         )
-    text = str(exc)
+    text = _text(exc)
     if "DB index is out of range" in text or "invalid DB index" in text:
         return ServerUnavailableError(
             f"Redis at {url} has no database with the number in the URL ({text}). "
@@ -448,14 +448,14 @@ def _connection_problem(exc: BaseException, url: str) -> Exception | None:
     """Return the error to raise for a connection failure that retrying cannot fix."""
     if isinstance(exc, AuthenticationError):
         return ServerUnavailableError(
-            f"Redis at {url} rejected the credentials ({exc}). Check the user name "
+            f"Redis at {url} rejected the credentials ({_text(exc)}). Check the user name "
             "and password in the URL (redis://user:password@host:port/0) or in "
             f"${URL_ENV}"
         )
-    tls_error = _ssl_cause(exc)
+    tls_error = _tls_failure(exc)
     if tls_error is None:
         return None
-    reason = getattr(tls_error, "reason", None) or str(tls_error)
+    reason = _text(getattr(tls_error, "reason", None) or tls_error)
     if isinstance(tls_error, ssl.SSLCertVerificationError):
         return ServerUnavailableError(
             f"TLS certificate verification of Redis at {url} failed "
@@ -470,16 +470,29 @@ def _connection_problem(exc: BaseException, url: str) -> Exception | None:
     )
 
 
-def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
-    """Return the ssl.SSLError behind ``exc``, if there is one."""
+def _tls_failure(exc: BaseException) -> BaseException | None:
+    """Return the TLS error behind ``exc``: an ssl.SSLError or a handshake timeout.
+
+    A server without TLS reads the ClientHello as the start of a command and
+    waits for the rest, so the handshake times out instead of failing.
+    """
+    # NOTE: a TLS server that is paused (SIGSTOP) also times out the handshake,
+    # and is then reported as not accepting TLS.
     seen: BaseException | None = exc
     for _ in range(5):
         if seen is None:
             return None
         if isinstance(seen, ssl.SSLError):
             return seen
+        if isinstance(seen, TimeoutError) and "handshake" in str(seen):
+            return seen
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _text(exc: BaseException) -> str:
+    """Return the message of ``exc`` without its final period, for use in brackets."""
+    return str(exc).rstrip(". ")
 
 
 def _describe(exc: BaseException) -> str:
@@ -495,7 +508,9 @@ def _unreachable_message(exc: BaseException, url: str, seconds: float) -> str:
             " The server did not reply in time: it may be overloaded, paused or "
             "behind a broken network path, or socket_timeout in the URL is too short."
         )
-    elif "closed by server" in str(exc) and url.startswith("redis://"):
+    elif url.startswith("redis://") and (
+        "closed by server" in str(exc) or "reset by peer" in str(exc)
+    ):
         message += " If the server accepts only TLS connections, use rediss://."
     elif isinstance(exc, BusyLoadingError):
         message += " The server is still loading its data; retry when it is done."
