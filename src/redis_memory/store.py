@@ -21,7 +21,7 @@ from redis.exceptions import ResponseError
 from .cache import MISS, ReadCache
 from .codec import Codec
 from .connection import Connection, Script
-from .entries import NodeMap, Plan, parse_dump
+from .entries import NodeMap, Plan, has_reference, parse_dump
 from .errors import StaleReferenceError
 from .keys import ROOT_ID, KeySpace
 
@@ -99,6 +99,8 @@ class Store:
         self._routing = (self.keys.meta,)
         # The batch (see batch.py) that the current thread has open, as ``batch``.
         self.thread_local = threading.local()
+        # List node ids whose entries referenced other nodes when last read; see _fetch_list.
+        self._lists_with_children: set[str] = set()
         self.cache: ReadCache | None = None
 
     # -- plumbing -------------------------------------------------------------
@@ -129,6 +131,15 @@ class Store:
     def _fetch(
         self, name: str, node: Node | None, node_id: str, args: tuple[Any, ...]
     ) -> Any:
+        if (
+            name in _LIST_READS
+            and node is not None
+            and node._kind == "list"
+            and node_id not in self._lists_with_children
+        ):
+            reply = self._fetch_list(name, node_id)
+            if reply is not None:
+                return reply
         try:
             return self.connection.script(
                 _script(name),
@@ -138,6 +149,34 @@ class Store:
             )
         except ResponseError as exc:
             raise self._translate(exc, node) from None
+
+    def _fetch_list(self, name: str, node_id: str) -> list[Any] | None:
+        """Return the reply of ``name`` for a list node, read with LRANGE, or None.
+
+        LRANGE sends the entries as they are stored, while a script first
+        converts them to Lua strings and back, which took 20 of the 26 ms that
+        read_tree spent on a 100,000-element list (Valkey 8.1). A non-empty
+        LIST key always belongs to a live node, because the script that
+        deletes a node deletes its key too.
+
+        The reply is None, and the script has to run, when the list is empty,
+        because the node may then be deleted. It is None for read_tree when
+        the list references other nodes, too. Such lists are remembered, so
+        that their next read_tree costs one round trip again.
+        """
+        entries = self.connection.command("LRANGE", self.keys.node(node_id), 0, -1)
+        if not entries:
+            return None
+        if name == "node_entries":
+            return list(entries)
+        if has_reference(entries):
+            # Later reads of this list's tree go straight to the script.
+            children = self._lists_with_children
+            if len(children) >= _MAX_LISTS_WITH_CHILDREN:
+                children.clear()  # one call, so safe from several threads
+            children.add(node_id)
+            return None
+        return [node_id, "list", len(entries), *entries]
 
     def _write(
         self, name: str, node: Node, operation: str, *args: Any, field: str = ""
@@ -432,6 +471,11 @@ class Store:
         reply = self.connection.command("GET", self.keys.version)
         return 0 if reply is None else int(reply)
 
+
+# Reads that _fetch_list answers for list nodes without running the script.
+_LIST_READS = frozenset({"node_entries", "read_tree"})
+# How many list nodes with children a Store remembers before it forgets them all.
+_MAX_LISTS_WITH_CHILDREN = 4096
 
 # A script's error reply: the server adds the script's position before the code
 # and its SHA-1 (or, in fakeredis, a Lua traceback) after the message.
