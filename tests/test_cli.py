@@ -233,6 +233,39 @@ def test_ls_json(real_mem: Memory, ns: str, capsys: pytest.CaptureFixture[str]) 
         assert modified.utcoffset() == datetime.timedelta(0)
 
 
+def test_ls_pickled_value_without_key(
+    real_mem: Memory, ns: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_mem.plain = [1]
+    Memory(namespace=ns, pickle_key=b"key").pickled = _Unregistered()
+
+    assert main(["--json", "ls", "--namespace", ns]) == 0
+
+    rows = json.loads(capsys.readouterr().out)
+    assert [(row["name"], row["type"], row["size"]) for row in rows] == [
+        ("plain", "list", 1),
+        ("pickled", "pickle", None),
+    ]
+    assert rows[0]["error"] is None
+    assert "pickle" in rows[1]["error"]
+
+
+def test_ls_unregistered_codec_in_cli(real_mem: Memory, ns: str) -> None:
+    # The codec of _Point is registered in this process only, not in the CLI's.
+    real_mem.point = _Point(1, 2)
+    real_mem.n = 1
+
+    result = run_cli("ls", "--namespace", ns)
+
+    assert result.returncode == 0, result.stderr
+    rows = [line.split()[:3] for line in result.stdout.splitlines()[1:]]
+    assert rows == [["point", "ext:test-cli:point", "-"], ["n", "int", "-"]]
+    assert result.stderr.startswith(
+        "redis-memory: note: cannot decode 1 value here, for example 'point': "
+    )
+    assert result.stderr.count("\n") == 1
+
+
 def test_ls_unprintable_name_is_quoted(
     real_mem: Memory, ns: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

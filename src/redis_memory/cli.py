@@ -42,7 +42,9 @@ from redis_memory.codec import Codec
 from redis_memory.demo import run_demo
 from redis_memory.dicts import SyncedDict
 from redis_memory.errors import (
+    CorruptValueError,
     EmbeddedServerError,
+    PickleRefusedError,
     RedisMemoryError,
     StaleReferenceError,
 )
@@ -230,26 +232,43 @@ def _cmd_ls(args: argparse.Namespace) -> int:
         _print_json(rows)
     elif rows:
         print(_format_table(rows))
+        unreadable = [row for row in rows if row["error"] is not None]
+        if unreadable:
+            print(
+                f"{_PROG}: note: cannot decode {_count(unreadable, 'value')} here, "
+                f"for example {unreadable[0]['name']!r}: {unreadable[0]['error']}",
+                file=sys.stderr,
+            )
     else:
         print(f"{_PROG}: namespace {mem._namespace!r} is empty", file=sys.stderr)
     return 0
 
 
 def _describe_names(mem: Memory) -> list[dict[str, Any]]:
-    """Return one row per name: name, type, size (len or None), modified (ISO 8601).
+    """Return one row per name: name, type, size, modified and error.
 
-    A name that another process deletes while this runs is left out.
+    ``size`` is ``len(value)`` or None, ``modified`` an ISO 8601 time in UTC or
+    None. A value that this process cannot decode (a pickle without the key,
+    a registered codec's tag, numpy without numpy) gets its stored tag as type
+    and the reason in ``error``. A name that another process deletes while
+    this runs is left out.
     """
     codec = mem._store.codec
     mtimes = mem._store.mtimes()
     rows = []
     for name in mem._names():
+        error = None
         try:
             value = mem[name]
+            kind = _type_name(value)
             size = _size(value)
         except (KeyError, StaleReferenceError):
             continue
-        millis = mtimes.get(codec.encode_key(name, "mem").encode())
+        except (PickleRefusedError, CorruptValueError, ModuleNotFoundError) as exc:
+            kind, size, error = _stored_tag(mem, name), None, str(exc)
+
+        field = codec.encode_key(name, "mem")
+        millis = mtimes.get(field.encode())
         modified = None
         if millis is not None:
             moment = datetime.datetime.fromtimestamp(
@@ -259,12 +278,26 @@ def _describe_names(mem: Memory) -> list[dict[str, Any]]:
         rows.append(
             {
                 "name": name,
-                "type": _type_name(value),
+                "type": kind,
                 "size": size,
                 "modified": modified,
+                "error": error,
             }
         )
     return rows
+
+
+def _stored_tag(mem: Memory, name: str) -> str:
+    """Return the tag of a stored value without decoding it, as in ``ext:point``."""
+    raw = mem._store.raw_root_field(mem._store.codec.encode_key(name, "mem"))
+    try:
+        stored = json.loads(raw) if raw is not None else None
+    except ValueError:
+        return "unreadable"
+    if isinstance(stored, dict) and len(stored) == 1:
+        [tag] = stored
+        return str(tag).removeprefix("$")
+    return "unreadable"
 
 
 def _type_name(value: Any) -> str:
