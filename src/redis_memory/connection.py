@@ -11,8 +11,9 @@ repeating it could apply it twice. Reads are retried in both cases.
 
 Problems that retrying cannot fix raise at once, with a message that names the
 problem and the fix: wrong credentials, a TLS failure, a database number the
-server does not have, a read-only replica (:class:`ReadOnlyReplicaError`) and
-a full server (:class:`ServerFullError`).
+server does not have, a read-only replica (:class:`ReadOnlyReplicaError`), a
+full server (:class:`ServerFullError`) and a value over the server's request
+size limit (:class:`ValueTooLargeError`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ __all__ = [
     "ReadOnlyReplicaError",
     "Script",
     "ServerFullError",
+    "ValueTooLargeError",
     "connect",
     "connect_client",
 ]
@@ -92,6 +94,10 @@ class ReadOnlyReplicaError(ServerUnavailableError):
 
 class ServerFullError(RedisMemoryError, OSError):
     """The server reached its ``maxmemory`` limit and rejected a change; nothing was stored."""
+
+
+class ValueTooLargeError(RedisMemoryError, ValueError):
+    """A value is larger than the server accepts in one request; nothing was stored."""
 
 
 class Script:
@@ -429,6 +435,13 @@ def _rejection(exc: ResponseError, url: str) -> Exception | None:
             "on keys and channels matching rm:*, for example with ACL SETUSER"
         )
     text = _text(exc)
+    if "invalid bulk length" in text:
+        return ValueTooLargeError(
+            f"Redis at {url} rejected the request because a value in it is larger "
+            f"than the server's proto-max-bulk-len setting ({text}), so nothing was "
+            "stored. Store the data in smaller parts, or raise proto-max-bulk-len "
+            "(512 MB by default)"
+        )
     if "DB index is out of range" in text or "invalid DB index" in text:
         return ServerUnavailableError(
             f"Redis at {url} has no database with the number in the URL ({text}). "
