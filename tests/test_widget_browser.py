@@ -275,7 +275,7 @@ def run_view(page: Any, namespace: str, screenshot: Path) -> tuple[int, str]:
     output.get_by_text("items 1 to 50 of 60").wait_for()
     evil_cell = output.get_by_text(f"'{EVIL}'")
     evil_cell.wait_for()
-    output.get_by_text("setitem at mem.tasks by another process").wait_for()
+    output.get_by_text("setitem at mem.tasks by another writer").wait_for()
 
     page.screenshot(path=str(screenshot))
     images = output.locator("img").count()

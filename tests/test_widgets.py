@@ -170,9 +170,22 @@ def test_view_follows_other_process(
 
     text = visible_text(view)
     assert "greeting str · 20 chars 'hello from elsewhere'" in text
-    assert "last change: setitem at mem.greeting by another process" in text
+    assert "last change: setitem at mem.greeting by another writer" in text
     assert view.version == real_mem._version()
     assert capsys.readouterr().out == ""
+
+
+def test_view_names_own_writes(
+    real_mem: Memory, open_view: Callable[..., MemoryView]
+) -> None:
+    view = open_view(real_mem)
+
+    real_mem["two words"] = [1]
+    wait_until(lambda: "two words list · 1 item" in visible_text(view), "it shows")
+
+    assert "last change: setitem at mem['two words'] by this Memory" in visible_text(
+        view
+    )
 
 
 def test_view_highlights_latest_change(

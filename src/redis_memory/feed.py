@@ -90,8 +90,8 @@ class Change:
         The namespace's version counter after the change. Every change adds
         exactly 1. For a resync, the version read after subscribing again.
     origin : str
-        The origin id of the process that made the change (compare with
-        ``mem._store.origin``); ``""`` for a resync.
+        The origin id of the Memory object that made the change (compare
+        with ``mem._store.origin``); ``""`` for a resync.
     node_id : str
         Id of the changed list or dict node, ``"root"`` for the namespace.
     resync : bool
@@ -190,9 +190,9 @@ def subscribe(
         Called with each `Change`, in the order the server applied them. An
         exception it raises is logged and the subscription goes on.
     include_own : bool
-        When False, changes made through this process's connection to the
-        namespace (``change.origin == mem._store.origin``) are skipped.
-        Resync changes are always delivered.
+        When False, the changes made through ``mem`` itself are skipped
+        (``change.origin == mem._store.origin``; every Memory object has an
+        origin id of its own). Resync changes are always delivered.
     on_state : callable, optional
         Called with the `Subscription` on its thread each time `state` becomes
         ``"connected"`` or ``"reconnecting"``.

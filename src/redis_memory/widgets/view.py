@@ -122,7 +122,9 @@ class MemoryView(ipywidgets.VBox):  # type: ignore[misc]
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._closed = False
+        # _dirty: the status line must be redrawn; _stale: the data must be read.
         self._dirty = False
+        self._stale = False
         self._not_before = 0.0
         self._has_data = False
         self._current: Any = MISSING
@@ -205,7 +207,7 @@ class MemoryView(ipywidgets.VBox):  # type: ignore[misc]
             if self._closed:
                 return
             self._last_change = change
-            self._dirty = True
+            self._dirty = self._stale = True
             self._wake.notify()
 
     def _on_state(self, subscription: feed.Subscription) -> None:
@@ -249,21 +251,26 @@ class MemoryView(ipywidgets.VBox):  # type: ignore[misc]
                     if not self._wake.wait(_STATUS_SECONDS if offline else None):
                         self._dirty = offline
                     continue
+                # Only reads wait for the throttle; a new state shows at once.
                 delay = self._not_before - time.monotonic()
-                if delay > 0:
+                if self._stale and delay > 0:
                     self._wake.wait(delay)
                     continue
-                self._dirty = False
-            self._refresh()
+                read = self._stale
+                self._dirty = self._stale = False
+            self._refresh(read=read)
 
-    def _refresh(self) -> None:
-        """Read the data when connected, then redraw; holds the lock only to redraw."""
+    def _refresh(self, *, read: bool = True) -> None:
+        """Read the data if ``read`` and connected, then redraw.
+
+        The lock is held only to redraw, not during the read.
+        """
         started = time.monotonic()
-        connected = self._subscription.state == "connected"
+        reading = read and self._subscription.state == "connected"
         version = self._subscription.last_version
         value: Any = MISSING
         error = ""
-        if connected:
+        if reading:
             try:
                 value = self._read()
             except _READ_ERRORS as exc:
@@ -274,11 +281,11 @@ class MemoryView(ipywidgets.VBox):  # type: ignore[misc]
         with self._lock:
             if self._closed:
                 return
-            self._not_before = started + max(self._throttle, _READ_SHARE * elapsed)
             data_changed = False
-            if connected:
+            if reading:
+                self._not_before = started + max(self._throttle, _READ_SHARE * elapsed)
                 self._read_error = error
-            if connected and not error:
+            if reading and not error:
                 self.set_trait("version", version)
                 data_changed = self._store_snapshot(value)
             if data_changed or self.refresh_count == 0:
@@ -372,11 +379,9 @@ class MemoryView(ipywidgets.VBox):  # type: ignore[misc]
         elif path == "mem" and len(self._changed_names) == 1:
             # An operation on several names carries no name; the snapshots show which changed.
             path = _name_path(self._changed_names[0])
-        who = (
-            "this process"
-            if change.origin == self._mem._store.origin
-            else "another process"
-        )
+        # The origin id belongs to one Memory object, not to a process.
+        own = change.origin == self._mem._store.origin
+        who = "this Memory" if own else "another writer"
         return f"{change.op} at {path} by {who}"
 
 
