@@ -344,12 +344,24 @@ class Store:
         self, node: Node, values: Sequence[Any], *, front: bool, operation: str
     ) -> int:
         """Append ``values`` (or prepend them when ``front``); return the new length."""
+        side = "L" if front else "R"
+        if len(values) == 1 and type(values[0]) in _PLAIN_SCALARS:
+            # The common append of one scalar creates no node, so it skips the
+            # Plan, which took 0.6 of the 0.75 us spent here. As Plan.entry
+            # does, it builds the path only for an error message.
+            value = values[0]
+            try:
+                entry = self.codec.encode(value, "")
+            except (TypeError, ValueError):
+                entry = self.codec.encode(value, _NewItems(node._path)._child_path(0))
+            reply = self._write("list_push", node, operation, side, 1, entry, 0)
+            return int(reply)
+
         plan = self.plan()
         parent = _NewItems(node._path)
         entries = [
             plan.entry(value, parent, index) for index, value in enumerate(values)
         ]
-        side = "L" if front else "R"
         return int(
             self._write(
                 "list_push",
@@ -481,6 +493,9 @@ _MAX_LISTS_WITH_CHILDREN = 4096
 # and its SHA-1 (or, in fakeredis, a Lua traceback) after the message.
 _SCRIPT_ERROR = re.compile(r"\b(RM_[A-Z]+)\b ?(.*?)(?: script: |\n|$)")
 
+
+# Python types whose values are stored as one encoded entry, never as a node.
+_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 _INDEX_LIMIT = 2**62
 
