@@ -181,10 +181,19 @@ class _Call:
     """One queued script call: its arguments, the header fields first.
 
     Consecutive appends to one list are merged into one call, so a list_push
-    call keeps its entries and node specs apart until it is rendered.
+    call that appends keeps its entries and node specs apart until rendered.
     """
 
-    __slots__ = ("args", "entries", "name", "node", "operation", "spec_count", "specs")
+    __slots__ = (
+        "appends",
+        "args",
+        "entries",
+        "name",
+        "node",
+        "operation",
+        "spec_count",
+        "specs",
+    )
 
     def __init__(
         self, name: str, node: Node, operation: str, args: tuple[Any, ...]
@@ -193,38 +202,35 @@ class _Call:
         self.node = node
         self.operation = operation
         self.args = args
-        self.entries: list[Any] | None = None
+        self.appends = name == "list_push" and args[_PUSH_SIDE] == "R"
+        self.entries: list[Any] = []
         self.specs: list[Any] = []
         self.spec_count = 0
-        if name == "list_push" and args[_PUSH_SIDE] == "R":
-            count = int(args[_PUSH_SIDE + 1])
-            first = _PUSH_SIDE + 2
-            self.entries = list(args[first : first + count])
-            self.spec_count = int(args[first + count])
-            self.specs = list(args[first + count + 1 :])
+        if self.appends:
+            self.append(args)
+            self.operation = operation
 
-    def merge(self, other: _Call) -> bool:
-        """Merge ``other`` into this call if both append to one list; return whether it did."""
-        if (
-            self.entries is None
-            or other.entries is None
-            or other.node._id != self.node._id
-        ):
-            return False
-        self.entries += other.entries
-        self.spec_count += other.spec_count
-        self.specs += other.specs
-        # The change message names the merged call "extend" and the last call's time.
+    def append(self, args: tuple[Any, ...]) -> None:
+        """Add the entries and node specs of list_push ``args`` that append to the same list."""
+        count = int(args[_PUSH_SIDE + 1])
+        first = _PUSH_SIDE + 2
+        self.entries += args[first : first + count]
+        spec_count = int(args[first + count])
+        if spec_count:
+            self.spec_count += spec_count
+            self.specs += args[first + count + 1 :]
+        # The merged call's change message carries the last call's time.
+        self.args = args
         self.operation = "extend"
-        self.args = (*other.args[:_HEADER_OPERATION], "extend", "R")
-        return True
 
     def render(self) -> tuple[Any, ...]:
         """Return the script's arguments."""
-        if self.entries is None:
+        if not self.appends:
             return self.args
         return (
-            *self.args[: _PUSH_SIDE + 1],
+            *self.args[:_HEADER_OPERATION],
+            self.operation,
+            "R",
             len(self.entries),
             *self.entries,
             self.spec_count,
@@ -313,10 +319,13 @@ class Batch:
                 f"known only when the batch runs; call it before or after the with "
                 f"block (on {node._path})"
             )
-        call = _Call(name, node, operation, args)
         calls = self._calls
-        if len(calls) <= self._floor or not calls[-1].merge(call):
-            calls.append(call)
+        if name == "list_push" and args[_PUSH_SIDE] == "R" and len(calls) > self._floor:
+            last = calls[-1]
+            if last.appends and last.node._id == node._id:
+                last.append(args)
+                return placeholder
+        calls.append(_Call(name, node, operation, args))
         return placeholder
 
     def _run(self, calls: list[_Call]) -> None:
