@@ -1,9 +1,9 @@
 """Redis Cluster: a real 3-master, 3-replica Valkey cluster on 127.0.0.1.
 
-Every operation runs through ``redis+cluster://``; namespaces spread over the
-masters; MOVED and ASK are followed after a slot migration; the change feed
-works from any node; and operations go on after a master is killed and its
-replica promoted.
+Every operation runs through ``redis+cluster://``, and namespaces spread over
+the masters. The client follows MOVED and ASK during a slot migration. The
+change feed reaches subscribers on every node. Operations go on after a master
+is killed and its replica promoted.
 """
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ def test_failover_keeps_operations_going(own_cluster: ClusterProcesses) -> None:
     assert owner_port(client, namespace) != master.port
     assert failover_seconds < 15
     print(f"first change after the kill took {failover_seconds:.2f} s")
-    # The feed reconnects to the new master, asks for a resync, then goes on.
+    # The feed reconnects to the new master, delivers a resync, then goes on.
     resync = wait_for_change(changes, lambda change: change.resync, 20)
     mem.log.append(11)
     appended = wait_for_change(changes, lambda change: change.op == "append", 10)
@@ -255,3 +255,20 @@ def _next_data(pubsub: redis.client.PubSub) -> bytes:
 
 def _node_id(mem: Memory, name: str) -> str:
     return str(mem[name]._id)
+
+
+def test_plain_url_to_cluster_node_error(cluster: ClusterProcesses) -> None:
+    namespace = new_namespace()
+    owner = owner_port(connect(cluster.url).client, namespace)
+    other = next(node.port for node in cluster.nodes if node.port != owner)
+    url = f"redis://127.0.0.1:{other}/0"
+
+    with pytest.raises(ServerUnavailableError) as raised:
+        Memory(url=url, namespace=namespace).x = 1
+
+    message = str(raised.value)
+    assert message.startswith(f"Redis at {url} is a Redis Cluster node (")
+    assert message.endswith(
+        "connect with redis+cluster://host:port so that each request goes to the "
+        "node that owns its slot"
+    )

@@ -6,8 +6,8 @@ Single server (redis-py's own forms)::
     rediss://[[user]:password@]host[:port][/db][?option=value&...]     (TLS)
     unix://[[user]:password@]/path/to/socket[?db=N&...]
 
-Sentinel: the client asks the sentinels for the current master of
-``service_name`` and asks again after a failover::
+Sentinel: the client requests the current master of ``service_name`` from the
+sentinels, and requests it again after a failover::
 
     redis+sentinel://[[user]:password@]host:port[,host:port...]/service_name[/db][?...]
 
@@ -73,9 +73,9 @@ class _SentinelConnection(SentinelManagedConnection):
     """A sentinel-managed connection that reports a demoted master distinctly.
 
     redis-py turns READONLY from a former master into a plain ConnectionError,
-    which cannot be told apart from a dropped connection, after which a change
-    would have to be reported as of unknown outcome. READONLY means that the
-    server ran nothing, so :class:`MasterDemotedError` lets the caller retry.
+    the same as a dropped connection, after which a change has an unknown
+    outcome. READONLY means that the server ran nothing, so
+    :class:`MasterDemotedError` lets the caller retry.
     """
 
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
@@ -171,9 +171,12 @@ def sentinel_client(url: str) -> redis.Redis:
         for name in _SENTINEL_OPTIONS
         if name in options
     }
-    for name in ("socket_timeout", "socket_connect_timeout"):
-        if name in options:
-            sentinel_options.setdefault(name, options[name])
+    # The sentinels share the timeouts and, when they use TLS, the certificates.
+    shared = [name for name in options if name.startswith("socket_")]
+    if sentinel_options.get("ssl"):
+        shared += [name for name in options if name.startswith("ssl_")]
+    for name in shared:
+        sentinel_options.setdefault(name, options[name])
     sentinel_options.setdefault(
         "socket_connect_timeout", _DEFAULT_OPTIONS["socket_connect_timeout"]
     )
@@ -215,8 +218,8 @@ def cluster_client(url: str) -> redis.RedisCluster:
 
 
 def _client_options() -> dict[str, Any]:
-    # Connection retries are left to redis_memory.connection, which knows
-    # whether a request may be repeated; redis-py would repeat changes too.
+    # redis_memory.connection retries, because it tracks whether a request may
+    # be repeated. redis-py would repeat changes too.
     return {
         "decode_responses": False,
         "retry": Retry(NoBackoff(), 0),

@@ -10,10 +10,10 @@ raises :class:`OutcomeUnknownError` instead of being repeated, because
 repeating it could apply it twice. Reads are retried in both cases.
 
 Problems that retrying cannot fix raise at once, with a message that names the
-problem and the fix: wrong credentials, a TLS failure, a database number the
-server does not have, a read-only replica (:class:`ReadOnlyReplicaError`), a
-full server (:class:`ServerFullError`) and a value over the server's request
-size limit (:class:`ValueTooLargeError`).
+problem and the fix. These are wrong credentials, a TLS failure, a database
+number the server does not have, a read-only replica
+(:class:`ReadOnlyReplicaError`), a full server (:class:`ServerFullError`) and a
+value over the server's request size limit (:class:`ValueTooLargeError`).
 """
 
 from __future__ import annotations
