@@ -4,6 +4,9 @@
 # nbval compares each cell's output with the output saved in the notebook,
 # after the replacements in notebooks/nbval-sanitize.cfg.
 # Extra arguments go to pytest, for example -x or the path of one notebook.
+#
+#   bash scripts/notebooks.sh --update   re-executes every notebook in place, in
+#                                        name order, to save new outputs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
@@ -18,6 +21,13 @@ cleanup() {
   rm -rf "$work_dir"
 }
 trap cleanup EXIT
+
+if [ "${1:-}" = "--update" ]; then
+  # Name order runs the producer notebook before the consumer that reads its data.
+  .venv/bin/jupyter nbconvert --to notebook --execute --inplace \
+    --ExecutePreprocessor.record_timing=False notebooks/*.ipynb
+  exit 0
+fi
 
 # Without a path among the arguments, pytest would collect tests/ instead.
 arguments=("$@")
