@@ -192,9 +192,14 @@ def _global_options(*, suppress_defaults: bool) -> argparse.ArgumentParser:
 # data commands
 
 
-def _open_memory(args: argparse.Namespace) -> Memory:
-    """Return the Memory that ``--url`` and ``--namespace`` name."""
-    return Memory(args.url, args.namespace)
+def _open_memory(args: argparse.Namespace, namespace: str | None = None) -> Memory:
+    """Return the Memory that ``--url`` and ``--namespace`` (or ``namespace``) name.
+
+    A command reads each value once, so the read cache, which would start a
+    subscription thread, is off.
+    """
+    chosen = args.namespace if namespace is None else namespace
+    return Memory(args.url, chosen, cache=False)
 
 
 def _missing_name(mem: Memory, name: str) -> _CommandError:
@@ -425,7 +430,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     # any Memory's codec decodes the same way, so parse with a codec of no server.
     document = read_export(text, Codec(), where)
     namespace = document.namespace if args.namespace is None else args.namespace
-    mem = Memory(args.url, namespace)
+    mem = _open_memory(args, namespace)
 
     with _progress(len(document.values), "import") as update:
         deleted = import_values(
