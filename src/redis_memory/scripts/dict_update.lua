@@ -13,24 +13,28 @@ end
 check_nodes(i)
 create_nodes(i)
 
-local last = redis.call('ZRANGE', ok, -1, -1, 'WITHSCORES')
-local score = tonumber(last[2] or 0)
+-- The last insertion score, read when the first new key is added.
+local score = nil
 local added = 0
 for _, at in ipairs(pairs_at) do
   local count = tonumber(ARGV[at])
-  local field = nil
+  local field, old = nil, nil
   for a = at + 1, at + count do
-    if redis.call('HEXISTS', nk, ARGV[a]) == 1 then
+    old = redis.call('HGET', nk, ARGV[a])
+    if old then
       field = ARGV[a]
       break
     end
   end
   local value = ARGV[at + count + 1]
   if field then
-    local old = redis.call('HGET', nk, field)
     redis.call('HSET', nk, field, value)
     drop(old)
   else
+    if not score then
+      local last = redis.call('ZRANGE', ok, -1, -1, 'WITHSCORES')
+      score = tonumber(last[2] or 0)
+    end
     field = ARGV[at + 1]
     score = score + 1
     added = added + 1

@@ -2,16 +2,22 @@
 local id = ARGV[6]
 check_alive(id)
 local nk = nkey(id)
-local n = redis.call('LLEN', nk)
+check_nodes(10)
+create_nodes(10)
+local value = ARGV[9]
 local i = tonumber(ARGV[8])
+if i == 0 then
+  -- The front needs no length.
+  redis.call('LPUSH', nk, value)
+  changed()
+  return 0
+end
+local n = redis.call('LLEN', nk)
 if i < 0 then
   i = math.max(i + n, 0)
 elseif i > n then
   i = n
 end
-check_nodes(10)
-create_nodes(10)
-local value = ARGV[9]
 if i == n then
   redis.call('RPUSH', nk, value)
 elseif i == 0 then
