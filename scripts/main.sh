@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job: install, then run the walkthrough on the embedded server.
+# The main job: install into .venv, then run every example notebook on a private
+# embedded server and report each cell's result (see scripts/notebooks.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh notebook
-.venv/bin/redis-memory demo
+exec bash scripts/notebooks.sh "$@"

@@ -216,3 +216,37 @@ def test_deep_nesting(mem: Memory) -> None:
     for _ in range(50):
         handle = handle[0]
     assert handle == ["bottom"]
+
+
+def test_augmented_assignment_keeps_handles(mem: Memory, other: Memory) -> None:
+    mem.tasks = [1]
+    held = mem.tasks
+    mem.tasks += [2]
+    mem.d = {"n": [1], "s": {"a"}}
+    inner = mem.d["n"]
+    mem.d["n"] += [2]
+    mem.grid = [[1]]
+    row = mem.grid[0]
+    mem.grid[0] += [2]
+    mem.counts = {"a": 1}
+    counts = mem.counts
+    mem.counts |= {"b": 2}
+    held.append(3)
+    inner.append(3)
+    row.append(3)
+    counts["c"] = 3
+    assert other.tasks == [1, 2, 3]
+    assert other.d["n"] == [1, 2, 3]
+    assert other.grid == [[1, 2, 3]]
+    assert other.counts == {"a": 1, "b": 2, "c": 3}
+
+
+def test_assigning_a_handle_elsewhere_copies(mem: Memory, other: Memory) -> None:
+    mem.a = [1]
+    mem.d = {"x": mem.a}
+    mem.grid = [0]
+    mem.grid[0] = mem.a
+    mem.a.append(2)
+    assert other.d == {"x": [1]}
+    assert other.grid == [[1]]
+    assert other.a == [1, 2]

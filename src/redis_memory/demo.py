@@ -74,8 +74,13 @@ def read_back(mem: Memory) -> dict[str, Any]:
     return {name: mem[name].copy() for name in EXPECTED}
 
 
-def run_demo(url: str | None, namespace: str, out: TextIO = sys.stdout) -> int:
-    """Run the walkthrough; return 0 when a second process reads it back intact."""
+def run_demo(url: str | None, namespace: str, out: TextIO | None = None) -> int:
+    """Run the walkthrough; return 0 when a second process reads it back intact.
+
+    ``out`` defaults to ``sys.stdout`` as it is when the function runs.
+    """
+    if out is None:
+        out = sys.stdout
     mem = Memory(url, namespace)
     mem._clear()
     print(f"Writing to {mem!r}", file=out)

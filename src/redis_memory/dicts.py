@@ -147,7 +147,20 @@ class SyncedDict(Node, MutableMapping[Any, Any], kind="dict"):
     # -- writes ---------------------------------------------------------------
 
     def __setitem__(self, key: Any, value: Any) -> None:
+        if isinstance(value, Node) and self._holds(key, value):
+            return
         self._store.dict_update(self, ((key, value),), "setitem")
+
+    def _holds(self, key: Any, value: Node) -> bool:
+        """Return whether ``self[key]`` already is the node behind ``value``.
+
+        ``d[k] += x`` assigns the handle that ``__iadd__`` returned back to
+        ``d[k]``, and copying it there would replace the node just changed.
+        """
+        if not value._same_namespace(self):
+            return False
+        hit = self._store.dict_get(self, self._store.codec.key_aliases(key, self._path))
+        return hit is not None and value._is_entry(bytes(hit[1]))
 
     def __delitem__(self, key: Any) -> None:
         if self._store.dict_pop(self, key, want_value=False) is None:

@@ -247,7 +247,15 @@ class SyncedList(Node, MutableSequence[Any], kind="list"):
                     raise TypeError(message) from None
             self._store.list_slice_set(self, start, stop, step, values)
             return
-        self._store.list_set(self, _index(index), value)
+        position = _index(index)
+        if isinstance(value, Node) and value._same_namespace(self):
+            # l[i] += x assigns the handle that __iadd__ returned back to l[i].
+            try:
+                if value._is_entry(self._store.list_get(self, position)):
+                    return
+            except IndexError:
+                pass  # list_set below raises the assignment's own IndexError
+        self._store.list_set(self, position, value)
 
     def __delitem__(self, index: Any) -> None:
         if isinstance(index, slice):

@@ -69,6 +69,20 @@ class Node:
         value = self._store.codec.decode(raw, self._child_path(key))
         return self._wrap(value, key, field)
 
+    def _is_entry(self, raw: bytes | None) -> bool:
+        """Return whether the stored entry ``raw`` is the reference to this node."""
+        if raw is None:
+            return False
+        return (
+            raw == self._store.codec.encode_ref(NodeRef(self._kind, self._id)).encode()
+        )
+
+    def _same_namespace(self, other: Node) -> bool:
+        return (
+            other._store.connection is self._store.connection
+            and other._store.namespace == self._store.namespace
+        )
+
     def _plain(self) -> Any:
         """Return a plain copy of the whole value, read in one round trip."""
         nodes = self._store.tree(self)
