@@ -106,6 +106,7 @@ def real_mem(namespace: str, server_url: str) -> Iterator[Memory]:
     memory = Memory(namespace=namespace)
     yield memory
     memory._clear()
+    memory._close()
 
 
 def run_python(code: str, *, namespace: str, timeout: float = 60) -> object:

@@ -130,3 +130,70 @@ def _new_client(memory: Memory) -> redis.Redis:
     """Return a client on a connection of its own to ``memory``'s server."""
     path = memory._store.connection.client.connection_pool.connection_kwargs["path"]
     return redis.Redis(unix_socket_path=path)
+
+
+def test_sync_after_handoff_from_other_process(cached: Memory, namespace: str) -> None:
+    cached.results = []
+    for round_number in range(5):
+        assert len(cached.results) == round_number
+        run_python("mem.results.append(1)\nemit(True)", namespace=namespace)
+        cached._sync()
+        assert len(cached.results) == round_number + 1
+
+
+def _read_in_forked_child(namespace: str, url: str, results: object) -> None:
+    mem = Memory(url, namespace, cache=True)
+    writer = Memory(namespace=namespace, client=redis.Redis.from_url(url))
+    writer.x = 42
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and mem.x != 42:
+        time.sleep(0.01)
+    results.put(mem.x)  # type: ignore[attr-defined]
+
+
+def test_forked_child_does_not_serve_parent_cache(
+    cached: Memory, namespace: str
+) -> None:
+    import multiprocessing
+
+    cached.x = 0
+    assert cached.x == 0
+    assert cached.x == 0  # kept in the parent's cache
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(
+        target=_read_in_forked_child, args=(namespace, cached._url, results)
+    )
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    assert results.get(timeout=5) == 42
+
+
+def test_update_rejects_non_string_names(cached: Memory) -> None:
+    with pytest.raises(TypeError, match="names in Memory are strings, not int: 1"):
+        cached._update({1: [1, 2], "ok": 1})
+    assert "ok" not in cached
+    assert list(cached) == []
+
+
+def test_subscriptions_are_bounded(server_url: str) -> None:
+    import threading
+
+    memories = [Memory(server_url, f"bounded-{i}", cache=True) for i in range(20)]
+    try:
+        for memory in memories:
+            memory.x = 1
+            assert memory.x == 1
+        feeds = [
+            t
+            for t in threading.enumerate()
+            if t.name.startswith("redis-memory-feed[bounded-")
+        ]
+        assert len(feeds) <= 8
+        for memory in memories:
+            assert memory.x == 1
+    finally:
+        for memory in memories:
+            memory._clear()
+            memory._close()

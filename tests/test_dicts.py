@@ -216,3 +216,28 @@ def test_equality(mem: Memory) -> None:
     assert mem.d != [("a", 1)]
     mem.e = {"b": 2, "a": 1}
     assert mem.d == mem.e
+
+
+def test_lookup_with_unstorable_key_is_absent(mem: Memory) -> None:
+    import enum
+
+    class Color(enum.IntEnum):
+        RED = 1
+
+    mem.d = {1: "one", "a": 1}
+    plain = {1: "one", "a": 1}
+    assert Color.RED in mem.d
+    assert mem.d[Color.RED] == "one"
+    assert mem.d.get(object()) is None
+    assert (object() in mem.d) is (object() in plain)
+    with pytest.raises(KeyError):
+        mem.d[object()]
+    with pytest.raises(TypeError, match="unhashable"):
+        [] in mem.d
+
+
+def test_huge_int_key_pop_keeps_value(mem: Memory) -> None:
+    key = 10**5000
+    mem.d = {key: "precious", "other": 1}
+    assert mem.d.pop(key) == "precious"
+    assert mem.d == {"other": 1}

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from redis_memory import Memory, SyncedList, UnsupportedTypeError
+from redis_memory import CorruptValueError, Memory, SyncedList, UnsupportedTypeError
 
 
 def test_attribute_and_item_access(mem: Memory, other: Memory) -> None:
@@ -250,3 +250,32 @@ def test_assigning_a_handle_elsewhere_copies(mem: Memory, other: Memory) -> None
     assert other.d == {"x": [1]}
     assert other.grid == [[1]]
     assert other.a == [1, 2]
+
+
+def test_cycle_in_foreign_data_is_reported(mem: Memory) -> None:
+    mem.x = [1]
+    client = mem._store.connection.client
+    keys = mem._store.keys
+    entry = client.hget(keys.node("root"), '"x"')
+    node_id = entry.decode().split('"')[3]
+    client.rpush(keys.node(node_id), entry)  # x now contains itself
+    with pytest.raises(CorruptValueError, match="referenced twice"):
+        mem.x.aslist()
+    with pytest.raises(CorruptValueError, match="referenced twice"):
+        mem._asdict()
+    del mem.x
+    assert "x" not in mem
+    assert client.exists(keys.node(node_id)) == 0
+
+
+def test_wrong_redis_type_is_reported(mem: Memory) -> None:
+    mem.x = [1, 2]
+    client = mem._store.connection.client
+    keys = mem._store.keys
+    node_id = client.hget(keys.node("root"), '"x"').decode().split('"')[3]
+    client.delete(keys.node(node_id))
+    client.set(keys.node(node_id), "not a list")
+    with pytest.raises(CorruptValueError, match="another kind of Redis value"):
+        len(mem.x)
+    mem.x = "fixed"
+    assert mem.x == "fixed"

@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
+import weakref
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -35,6 +37,9 @@ MISS: Any = object()
 _MAX_REPLY_ENTRIES = 100_000
 # When the cache holds more replies than this, it is emptied and starts again.
 _MAX_REPLIES = 50_000
+# Each subscription holds a connection and a thread, so only the namespaces read
+# most recently keep one; another namespace's cache subscribes again when read.
+_MAX_SUBSCRIPTIONS = 8
 
 # A bucket key: the JSON text of a top-level name, or None for reads of the
 # namespace as a whole (its length, its names).
@@ -58,6 +63,7 @@ class ReadCache:
         self._subscription: Subscription | None = None
         self._starting = False
         self._closed = False
+        _every_cache.add(self)
 
     @property
     def active(self) -> bool:
@@ -117,6 +123,43 @@ class ReadCache:
         if subscription is not None:
             subscription.close()
 
+    def sync(self, version: int, timeout: float) -> bool:
+        """Wait until the feed has delivered ``version``; return False on timeout.
+
+        Only then does a read reflect every change up to ``version``. With no
+        connected subscription nothing is kept, so reads are fresh at once.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            subscription = self._subscription
+            if not self._active or subscription is None:
+                return True
+            if subscription.last_version >= version:
+                # The feed records the version just before it calls back; wait for the callback.
+                with self._lock:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.001)
+
+    def _pause(self) -> None:
+        """Stop the subscription but keep the cache usable: the next read subscribes again."""
+        subscription = self._subscription
+        self._subscription = None
+        self._set_active(False)
+        if subscription is not None:
+            subscription.close()
+
+    def _reset_after_fork(self) -> None:
+        # The subscription thread did not survive fork(), so nothing would drop
+        # this copy's replies: empty it and subscribe again on the next read.
+        self._lock = threading.Lock()
+        self._subscription = None
+        self._starting = False
+        self._active = False
+        self._epoch += 1
+        self._clear_locked()
+
     def _clear_locked(self) -> None:
         self._buckets.clear()
         self._count = 0
@@ -129,6 +172,8 @@ class ReadCache:
         self._starting = True
         try:
             from .feed import subscribe
+
+            _make_room(self)
 
             owner = cast("Memory", _Owner(self._store))
             self._subscription = subscribe(
@@ -190,9 +235,34 @@ def shared_cache(connection: Connection, store: Store) -> ReadCache:
         return cache
 
 
-def _forget_after_fork() -> None:
-    # The subscription thread does not survive fork(); the child starts anew.
-    _caches.clear()
+_every_cache: weakref.WeakSet[ReadCache] = weakref.WeakSet()
+# Caches with a subscription, least recently started first.
+_subscribed: list[weakref.ref[ReadCache]] = []
 
 
-os.register_at_fork(after_in_child=_forget_after_fork)
+def _make_room(starting: ReadCache) -> None:
+    """Pause the oldest subscriptions so at most ``_MAX_SUBSCRIPTIONS`` run."""
+    with _caches_lock:
+        live = [
+            ref
+            for ref in _subscribed
+            if (cache := ref()) is not None and cache._subscription is not None
+        ]
+        evicted = live[: max(0, len(live) - _MAX_SUBSCRIPTIONS + 1)]
+        _subscribed[:] = [*live[len(evicted) :], weakref.ref(starting)]
+    for ref in evicted:
+        cache = ref()
+        if cache is not None:
+            log.debug("pausing the read cache of namespace %r", cache._store.namespace)
+            cache._pause()
+
+
+def _reset_after_fork() -> None:
+    global _caches_lock
+    _caches_lock = threading.Lock()
+    _subscribed.clear()
+    for cache in list(_every_cache):
+        cache._reset_after_fork()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)

@@ -18,12 +18,16 @@ from collections.abc import (
 from typing import Any
 
 from .codec import NodeRef
+from .errors import UnsupportedTypeError
 from .entries import NodeMap, decode_entries, to_plain
 from .node import Node
 
 __all__ = ["SyncedDict"]
 
 _MISSING: Any = object()
+
+# Storable key types whose subclasses compare equal to a base-type value.
+_KEY_BASES: tuple[type, ...] = (bool, int, float, complex, str, bytes, tuple, frozenset)
 
 
 class SyncedDict(Node, MutableMapping[Any, Any], kind="dict"):
@@ -39,18 +43,33 @@ class SyncedDict(Node, MutableMapping[Any, Any], kind="dict"):
 
     # -- reads ----------------------------------------------------------------
 
+    def _lookup(self, key: Any) -> tuple[bytes, bytes] | None:
+        """Return (field, entry) of ``key``, or None when it is absent.
+
+        An instance of a subclass of a storable type (an IntEnum member, a
+        namedtuple) is looked up as its base value, which it equals, as a dict
+        would. Any other key that cannot be stored cannot be present, so it is
+        not found; an unhashable key still raises TypeError.
+        """
+        try:
+            aliases = self._store.codec.key_aliases(key, self._path)
+        except UnsupportedTypeError:
+            hash(key)
+            base = next((kind for kind in _KEY_BASES if isinstance(key, kind)), None)
+            if base is None:
+                return None
+            aliases = self._store.codec.key_aliases(base(key), self._path)
+        return self._store.dict_get(self, aliases)
+
     def __getitem__(self, key: Any) -> Any:
-        hit = self._store.dict_get(self, self._store.codec.key_aliases(key, self._path))
+        hit = self._lookup(key)
         if hit is None:
             raise KeyError(key)
         field, raw = hit
         return self._decode(raw, key, field)
 
     def __contains__(self, key: object) -> bool:
-        return (
-            self._store.dict_get(self, self._store.codec.key_aliases(key, self._path))
-            is not None
-        )
+        return self._lookup(key) is not None
 
     def get(self, key: Any, default: Any = None) -> Any:
         """Return ``self[key]``, or ``default`` when the key is absent."""
@@ -171,7 +190,7 @@ class SyncedDict(Node, MutableMapping[Any, Any], kind="dict"):
         if isinstance(other, Node):
             pairs = list(other._plain().items())
         else:
-            pairs = _pairs(other)
+            pairs = update_pairs(other)
         pairs.extend(kwargs.items())
         if pairs:
             self._store.dict_update(self, pairs, "update")
@@ -219,7 +238,7 @@ def _field_if_root(node: SyncedDict, key: Any) -> bytes | None:
     return node._store.codec.encode_key(key, node._path).encode()
 
 
-def _pairs(other: Any) -> list[tuple[Any, Any]]:
+def update_pairs(other: Any) -> list[tuple[Any, Any]]:
     """Return the pairs ``dict.update(other)`` would set, raising as it does."""
     if isinstance(other, Mapping):
         return [(key, other[key]) for key in other]

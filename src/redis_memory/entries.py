@@ -14,7 +14,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from .codec import Codec, NodeRef
-from .errors import CorruptValueError
+from .codec_decoder import NODE_ID
+from .errors import CorruptValueError, RedisMemoryError
 
 __all__ = [
     "HasPath",
@@ -22,6 +23,7 @@ __all__ = [
     "Plan",
     "decode_entries",
     "has_reference",
+    "key_repr",
     "parse_dump",
     "plain_entries",
     "to_plain",
@@ -46,7 +48,25 @@ def new_node_id() -> str:
 
 def child_path(path: str, key: object) -> str:
     """Return the display path of ``key`` inside the value at ``path``."""
-    return f"{path}[{key!r}]"
+    return f"{path}[{key_repr(key)}]"
+
+
+_KEY_REPR_LIMIT = 60
+
+
+def key_repr(key: object) -> str:
+    """Return ``repr(key)`` shortened for paths; it never raises for an int.
+
+    ``repr`` of an int of more than 4,300 digits raises ValueError, and a path
+    is built after the server has already applied a pop, so it must not fail.
+    """
+    try:
+        text = repr(key)
+    except ValueError:
+        return f"<int of {key.bit_length()} bits>" if isinstance(key, int) else "<key>"
+    if len(text) > _KEY_REPR_LIMIT:
+        return text[: _KEY_REPR_LIMIT - 3] + "..."
+    return text
 
 
 class Plan:
@@ -154,6 +174,7 @@ class Plan:
 # Every reference is encoded as {"$list":"<id>"} or {"$dict":"<id>"}, and a JSON
 # string escapes its quotes, so a string scalar cannot contain these bytes.
 _REFERENCE_MARKS = (b'{"$list":', b'{"$dict":')
+_REFERENCE_KINDS = {"$list": "list", "$dict": "dict"}
 
 
 def has_reference(raw: Sequence[bytes]) -> bool:
@@ -225,27 +246,7 @@ def to_plain(
     codec: Codec, nodes: NodeMap, ref: NodeRef, where: str
 ) -> list[Any] | dict[Any, Any]:
     """Build the plain list or dict of node ``ref`` from a parsed dump."""
-    try:
-        kind, raw = nodes[ref.node_id]
-    except KeyError:
-        raise CorruptValueError(
-            where, ref.node_id, "references a node that does not exist"
-        ) from None
-    if kind == "list":
-        items, tagged = _decode(codec, raw, where)
-        if tagged:
-            _replace_references(codec, nodes, items, where)
-        return items
-    keys = decode_entries(codec, raw[0::2], f"{where} keys")
-    values, tagged = _decode(codec, raw[1::2], where)
-    if not tagged:
-        return dict(zip(keys, values, strict=True))
-    result = {}
-    for key, value in zip(keys, values, strict=True):
-        if type(value) is NodeRef:
-            value = to_plain(codec, nodes, value, f"{where}[{key!r}]")
-        result[key] = value
-    return result
+    return _Assembler(codec, nodes).build(ref, where)
 
 
 def plain_entries(
@@ -254,13 +255,110 @@ def plain_entries(
     """Decode entries and replace every reference by its plain value from ``nodes``."""
     items, tagged = _decode(codec, list(raw), where)
     if tagged:
-        _replace_references(codec, nodes, items, where)
+        assembler = _Assembler(codec, nodes)
+        for index, item in enumerate(items):
+            if type(item) is NodeRef:
+                items[index] = assembler.build(item, f"{where}[{index}]")
     return items
 
 
-def _replace_references(
-    codec: Codec, nodes: NodeMap, items: list[Any], where: str
-) -> None:
-    for index, item in enumerate(items):
-        if type(item) is NodeRef:
-            items[index] = to_plain(codec, nodes, item, f"{where}[{index}]")
+class _Assembler:
+    """Builds plain values from a parsed dump whose entries are decoded together.
+
+    One ``json.loads`` over the entries of every node took 4.5 ms for a dump
+    of 2,001 nodes and 100,000 scalars, against 13 ms for one call per node.
+    A node whose text does not parse, or whose tagged values fail to decode,
+    is decoded again on its own, so that its error names the exact path.
+    """
+
+    __slots__ = ("_codec", "_decoded", "_nodes")
+
+    def __init__(self, codec: Codec, nodes: NodeMap) -> None:
+        self._codec = codec
+        self._nodes = nodes
+        self._decoded: dict[str, tuple[list[Any], bool]] | None = None
+
+    def build(self, ref: NodeRef, where: str) -> list[Any] | dict[Any, Any]:
+        """Return the plain value of node ``ref``, whose display path is ``where``."""
+        try:
+            kind, raw = self._nodes[ref.node_id]
+        except KeyError:
+            raise CorruptValueError(
+                where, ref.node_id, "references a node that does not exist"
+            ) from None
+        if self._decoded is None:
+            self._decoded = _decode_nodes(self._codec, self._nodes)
+        known = self._decoded.get(ref.node_id)
+
+        if kind == "list":
+            if known is None:
+                items, tagged = _decode(self._codec, raw, where)
+            else:
+                items, tagged = list(known[0]), known[1]
+            if tagged:
+                for index, item in enumerate(items):
+                    if type(item) is NodeRef:
+                        items[index] = self.build(item, f"{where}[{index}]")
+            return items
+
+        if known is None:
+            keys = decode_entries(self._codec, raw[0::2], f"{where} keys")
+            values, tagged = _decode(self._codec, raw[1::2], where)
+        else:
+            keys, values, tagged = known[0][0::2], known[0][1::2], known[1]
+        if not tagged:
+            return dict(zip(keys, values, strict=True))
+        result = {}
+        for key, value in zip(keys, values, strict=True):
+            if type(value) is NodeRef:
+                value = self.build(value, f"{where}[{key!r}]")
+            result[key] = value
+        return result
+
+
+def _decode_nodes(codec: Codec, nodes: NodeMap) -> dict[str, tuple[list[Any], bool]]:
+    """Return each node's decoded entries and whether any was tagged, decoded together.
+
+    Nodes left out are to be decoded one by one: all of them when the joined
+    text does not parse, and those whose tagged values fail to decode.
+    """
+    parts = [b",".join(raw) for _, raw in nodes.values()]
+    try:
+        values = json.loads(b"[" + b",".join(part for part in parts if part) + b"]")
+    except ValueError:
+        return {}
+    if len(values) != sum(len(raw) for _, raw in nodes.values()):
+        return {}
+
+    decoded: dict[str, tuple[list[Any], bool]] = {}
+    offset = 0
+    for (node_id, (_, raw)), part in zip(nodes.items(), parts, strict=True):
+        items = values[offset : offset + len(raw)]
+        offset += len(raw)
+        # Tagged values are JSON objects, so text without "{" has none.
+        tagged = b"{" in part or b"[" in part
+        if tagged and not _decode_tagged(codec, raw, items):
+            continue
+        decoded[node_id] = (items, tagged)
+    return decoded
+
+
+def _decode_tagged(codec: Codec, raw: Sequence[bytes], items: list[Any]) -> bool:
+    """Decode the tagged values among ``items`` in place; return False on an error.
+
+    A reference, ``{"$list": "<id>"}`` or ``{"$dict": "<id>"}`` once parsed,
+    becomes a NodeRef here, without parsing its text again in the codec.
+    """
+    for index, value in enumerate(items):
+        if type(value) is dict and len(value) == 1:
+            tag, node_id = next(iter(value.items()))
+            kind = _REFERENCE_KINDS.get(tag)
+            if kind is not None and type(node_id) is str and NODE_ID.fullmatch(node_id):
+                items[index] = NodeRef(kind, node_id)
+                continue
+        if type(value) is dict or type(value) is list:
+            try:
+                items[index] = codec.decode(raw[index], "")
+            except (RedisMemoryError, TypeError, ValueError):
+                return False
+    return True

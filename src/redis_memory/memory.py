@@ -22,8 +22,10 @@ from .batch import Batch
 from .cache import shared_cache
 from .codec import Codec
 from .connection import Connection, connect
-from .dicts import SyncedDict
+from .dicts import SyncedDict, update_pairs
+from .entries import key_repr
 from .keys import ROOT_ID
+from .node import Node
 from .store import Store
 
 __all__ = ["Memory"]
@@ -37,7 +39,7 @@ class _Namespace(SyncedDict):
     def _child_path(self, key: object) -> str:
         if isinstance(key, str) and key.isidentifier() and not keyword.iskeyword(key):
             return f"{self._path}.{key}"
-        return f"{self._path}[{key!r}]"
+        return f"{self._path}[{key_repr(key)}]"
 
 
 def _check_name(name: object) -> str:
@@ -195,7 +197,40 @@ class Memory:
 
     def _update(self, other: Any = (), /, **kwargs: Any) -> None:
         """Store many names in one atomic step, as ``dict.update`` does."""
-        self._root.update(other, **kwargs)
+        if isinstance(other, Node):
+            pairs = list(other._plain().items())
+        elif isinstance(other, Memory):
+            pairs = list(other._asdict().items())
+        else:
+            pairs = update_pairs(other)
+        pairs.extend(kwargs.items())
+        for name, _ in pairs:
+            _check_name(name)
+        self._root.update(pairs)
+
+    def _sync(self, timeout: float = 5.0) -> None:
+        """Wait until reads here reflect every change made so far, by any process.
+
+        With the read cache on, another process's change is seen once its
+        change message has arrived, which usually takes well under a
+        millisecond. Call this after learning of a change by other means (a
+        queue, a file, a message) and before reading it. Costs one round trip.
+
+        Raises
+        ------
+        TimeoutError
+            If the change messages did not arrive within ``timeout`` seconds.
+        """
+        cache = self._store.cache
+        if cache is None:
+            return
+        version = self._store.version()
+        if not cache.sync(version, timeout):
+            raise TimeoutError(
+                f"the change feed of namespace {self._namespace!r} did not reach "
+                f"version {version} within {timeout} s; reads may be stale, or open "
+                "the Memory with cache=False"
+            )
 
     def _close(self) -> None:
         """Stop the namespace's read cache and its subscription thread in this process.

@@ -14,7 +14,7 @@ import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .codec import NodeRef
-from .entries import to_plain
+from .entries import key_repr, to_plain
 
 if TYPE_CHECKING:
     from .store import Store
@@ -46,7 +46,7 @@ class Node:
     # -- paths ----------------------------------------------------------------
 
     def _child_path(self, key: object) -> str:
-        return f"{self._path}[{key!r}]"
+        return f"{self._path}[{key_repr(key)}]"
 
     def _path_json(self) -> str:
         if self._path_text is None:

@@ -22,7 +22,7 @@ from .cache import MISS, ReadCache
 from .codec import Codec
 from .connection import Connection, Script
 from .entries import NodeMap, Plan, has_reference, parse_dump
-from .errors import StaleReferenceError
+from .errors import CorruptValueError, StaleReferenceError
 from .keys import ROOT_ID, KeySpace
 
 if TYPE_CHECKING:
@@ -207,7 +207,17 @@ class Store:
                 self.cache.drop(name_field or None)
 
     def _translate(self, exc: ResponseError, node: Node | None) -> Exception:
-        match = _SCRIPT_ERROR.search(str(exc))
+        where = node._path if node is not None else self.namespace
+        text = str(exc)
+        if text.startswith("WRONGTYPE"):
+            return CorruptValueError(
+                where,
+                self.keys.prefix,
+                "a key of this namespace holds another kind of Redis value, so "
+                "something else wrote under the library's keys; delete that key "
+                "with redis-cli or store the value again",
+            )
+        match = _SCRIPT_ERROR.search(text)
         if match is None:
             return exc
         code, detail = match.group(1), match.group(2)
@@ -219,6 +229,8 @@ class Store:
             return IndexError(detail)
         if code == "RM_VALUE":
             return ValueError(detail)
+        if code == "RM_CORRUPT":
+            return CorruptValueError(where, self.keys.prefix, detail)
         if code == "RM_IDCOLLISION":
             return RuntimeError(
                 "two nodes got the same random id; repeat the operation"

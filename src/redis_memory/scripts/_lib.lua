@@ -57,8 +57,8 @@ local function dict_pairs(id)
     local e = math.min(s + CHUNK - 1, #fields)
     local values = redis.call('HMGET', nkey(id), unpack(fields, s, e))
     for j = s, e do
-      out[#out + 1] = fields[j]
-      out[#out + 1] = values[j - s + 1]
+      out[2 * j - 1] = fields[j]
+      out[2 * j] = values[j - s + 1]
     end
   end
   return out
@@ -71,11 +71,16 @@ end
 
 -- Append the subtree under a node to out as: id, kind, n, n entries (dict
 -- entries are field, value pairs), for the node and then each descendant.
+-- Every node has one parent, so a node reached twice means foreign data made a
+-- cycle; it is reported instead of looping for ever.
 local function dump_into(out, kind, id)
   local stack = {kind, id}
+  local seen = {}
   while #stack > 0 do
     local nid = table.remove(stack)
     local k = table.remove(stack)
+    if seen[nid] then fail('RM_CORRUPT node ' .. nid .. ' is referenced twice') end
+    seen[nid] = true
     local entries = entries_of(k, nid)
     local n = #entries
     out[#out + 1] = nid
@@ -94,30 +99,37 @@ local function dump_into(out, kind, id)
   end
 end
 
--- Delete the subtree an entry references; a scalar entry needs nothing.
+-- Delete the subtree an entry references; a scalar entry needs nothing. A
+-- node reached twice (a cycle in foreign data) is deleted once.
 local function drop(v)
   local kind, id = ref_of(v)
   if not kind then return end
   local stack = {kind, id}
+  local seen = {}
   while #stack > 0 do
     local nid = table.remove(stack)
     local k = table.remove(stack)
-    local values
-    if k == 'list' then
-      values = redis.call('LRANGE', nkey(nid), 0, -1)
-    else
-      values = redis.call('HVALS', nkey(nid))
-    end
-    for j = 1, #values do
-      local ck, cid = ref_of(values[j])
-      if ck then
-        stack[#stack + 1] = ck
-        stack[#stack + 1] = cid
+    if not seen[nid] then
+      seen[nid] = true
+      -- Checking the type lets a value that foreign data broke be replaced or deleted.
+      local actual = redis.call('TYPE', nkey(nid)).ok
+      local values = {}
+      if actual == 'list' then
+        values = redis.call('LRANGE', nkey(nid), 0, -1)
+      elseif actual == 'hash' then
+        values = redis.call('HVALS', nkey(nid))
       end
+      for j = 1, #values do
+        local ck, cid = ref_of(values[j])
+        if ck then
+          stack[#stack + 1] = ck
+          stack[#stack + 1] = cid
+        end
+      end
+      redis.call('UNLINK', nkey(nid))
+      if k == 'dict' then redis.call('UNLINK', okey(nid)) end
+      redis.call('HDEL', META, nid)
     end
-    redis.call('UNLINK', nkey(nid))
-    if k == 'dict' then redis.call('UNLINK', okey(nid)) end
-    redis.call('HDEL', META, nid)
   end
 end
 
