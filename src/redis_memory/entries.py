@@ -311,7 +311,7 @@ class _Assembler:
         result = {}
         for key, value in zip(keys, values, strict=True):
             if type(value) is NodeRef:
-                value = self.build(value, f"{where}[{key!r}]")
+                value = self.build(value, f"{where}[{key_repr(key)}]")
             result[key] = value
         return result
 
