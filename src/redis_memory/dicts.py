@@ -18,8 +18,8 @@ from collections.abc import (
 from typing import Any
 
 from .codec import NodeRef
-from .errors import UnsupportedTypeError
 from .entries import NodeMap, decode_entries, to_plain
+from .errors import UnsupportedTypeError
 from .node import Node
 
 __all__ = ["SyncedDict"]
