@@ -74,6 +74,8 @@ end
 -- Every node has one parent, so a node reached twice means foreign data made a
 -- cycle; it is reported instead of looping for ever.
 local function dump_into(out, kind, id)
+  -- A counter, because #out searches for the length on every append.
+  local size = #out
   local stack = {kind, id}
   local seen = {}
   while #stack > 0 do
@@ -83,9 +85,10 @@ local function dump_into(out, kind, id)
     seen[nid] = true
     local entries = entries_of(k, nid)
     local n = #entries
-    out[#out + 1] = nid
-    out[#out + 1] = k
-    out[#out + 1] = n
+    out[size + 1] = nid
+    out[size + 2] = k
+    out[size + 3] = n
+    size = size + 3
     local first = (k == 'dict') and 2 or 1
     local step = (k == 'dict') and 2 or 1
     for j = first, n, step do
@@ -95,7 +98,8 @@ local function dump_into(out, kind, id)
         stack[#stack + 1] = cid
       end
     end
-    for j = 1, n do out[#out + 1] = entries[j] end
+    for j = 1, n do out[size + j] = entries[j] end
+    size = size + n
   end
 end
 
