@@ -20,6 +20,7 @@ from conftest import run_python
 from redis_memory import Memory
 from redis_memory.server import EmbeddedServer
 from redis_memory.widgets import MemoryView, close_all
+from redis_memory.widgets import view as view_module
 
 # Generous: a deadline only stops a failing test from hanging, it asserts nothing.
 WAIT_SECONDS = 30.0
@@ -394,7 +395,10 @@ def test_view_reconnects_after_restart(
     assert states.index("reconnecting") < len(states) - 1
 
 
-def test_view_without_server(open_view: Callable[..., MemoryView]) -> None:
+def test_view_without_server(
+    open_view: Callable[..., MemoryView], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(view_module, "_DISCONNECTED_AFTER_SECONDS", 0.5)
     data_dir = Path(tempfile.mkdtemp(prefix="rmview-", dir="/tmp"))
     try:
         mem = Memory(url=EmbeddedServer(data_dir).url, namespace="nowhere")
@@ -406,6 +410,9 @@ def test_view_without_server(open_view: Callable[..., MemoryView]) -> None:
     assert view.connection_state == "reconnecting"
     assert "reconnecting: ConnectionError" in text
     assert "waiting for the server" in text
+    wait_until(lambda: view.connection_state == "disconnected", "0.5 s pass")
+    assert "disconnected: ConnectionError" in visible_text(view)
+    assert "; retrying" in visible_text(view)
 
 
 # -- lifecycle --------------------------------------------------------------------

@@ -143,13 +143,21 @@ class MemoryView(ipywidgets.VBox):  # type: ignore[misc]
         self._subscription = feed.subscribe(
             mem, self._on_change, on_state=self._on_state
         )
-        self._refresh()
-        self._thread = threading.Thread(
-            target=self._run,
-            name=f"redis-memory-view[{mem._namespace}]",
-            daemon=True,
-        )
-        self._thread.start()
+        try:
+            with self._lock:
+                if self._subscription.state != "connected":
+                    # No state change is reported for a first attempt that failed.
+                    self._offline_since = time.monotonic()
+            self._refresh()
+            self._thread = threading.Thread(
+                target=self._run,
+                name=f"redis-memory-view[{mem._namespace}]",
+                daemon=True,
+            )
+            self._thread.start()
+        except BaseException:
+            self._subscription.close()
+            raise
         _open_views.add(self)
 
     def __repr__(self) -> str:
