@@ -316,6 +316,19 @@ def test_unreachable_server_then_started(collector: Collector) -> None:
     assert change.version == 1
 
 
+def test_resync_when_subscribe_returns_early(
+    real_mem: Memory, collector: Collector
+) -> None:
+    real_mem.before = 1
+    with feed.subscribe(real_mem, collector, timeout=0) as subscription:
+        if not subscription._caller_left:
+            pytest.skip("the subscription was confirmed within 0 s")
+        first = collector.next()
+
+    assert first.resync is True
+    assert first.version == real_mem._version()
+
+
 def test_close_stops_thread(real_mem: Memory, collector: Collector) -> None:
     subscription = feed.subscribe(real_mem, collector)
     assert feed_threads(subscription) != []

@@ -179,8 +179,9 @@ def subscribe(
     The subscription uses one connection from the pool of ``mem``'s client
     and one daemon thread. This function returns once the server has
     confirmed the subscription, so every change made after it returns is
-    delivered, or once the first attempt has failed: the subscription then
-    keeps trying in the background and starts with a resync `Change`.
+    delivered. When the first attempt fails or takes longer than ``timeout``,
+    it returns anyway: the subscription then keeps trying in the background
+    and starts with a resync `Change`.
 
     Parameters
     ----------
@@ -258,6 +259,8 @@ class Subscription:
         self._last_version = 0
         self._stop = threading.Event()
         self._first_attempt = threading.Event()
+        # Set when subscribe() returned before the first attempt ended.
+        self._caller_left = False
         self._backoff = ExponentialWithJitterBackoff(base=0.05, cap=1.0)
         self._bad_messages = _RateLimitedLog("malformed change messages")
         self._callback_errors = _RateLimitedLog("feed callback errors")
@@ -319,11 +322,12 @@ class Subscription:
 
     def _start(self, timeout: float) -> None:
         self._thread.start()
-        self._first_attempt.wait(timeout)
+        if not self._first_attempt.wait(timeout):
+            self._caller_left = True
 
     def _run(self) -> None:
-        # The first connection needs no resync: subscribe() has not returned yet,
-        # so the caller reads only after it.
+        # The first connection needs no resync when subscribe() was still waiting
+        # for it, because the caller then reads only after the subscription.
         must_resync = False
         attempt = 0
         while not self._stop.is_set():
@@ -347,7 +351,7 @@ class Subscription:
                 attempt = 0
                 self._error = ""
                 self._set_state("connected")
-                if must_resync:
+                if must_resync or self._caller_left:
                     must_resync = False
                     self._deliver(self._resync_change())
                 self._last_version = self._seen_version
