@@ -302,7 +302,11 @@ class MemoryView(ipywidgets.VBox):  # type: ignore[misc]
             self.set_trait("refresh_count", self.refresh_count + 1)
 
     def _read(self) -> Any:
-        """Return a plain copy of what the view shows, in one round trip."""
+        """Return a plain copy of what the view shows.
+
+        It costs one round trip, except the first read of a list or dict
+        under ``name``, which first fetches a handle on it.
+        """
         cache = getattr(self._mem._store, "cache", None)
         if cache is not None:
             # The read cache follows the feed on a connection of its own, so it
