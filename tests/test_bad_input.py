@@ -17,7 +17,6 @@ from redis_memory import Memory
 from redis_memory.connection import ValueTooLargeError
 from redis_memory.errors import (
     CorruptValueError,
-    StaleReferenceError,
     UnsupportedTypeError,
 )
 from redis_memory.keys import KeySpace
@@ -334,12 +333,6 @@ def test_foreign_list_entry_is_corrupt(mem: Memory, raw: redis.Redis) -> None:
 DANGLING = b'{"$list":"0123456789abcdef"}'
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=StaleReferenceError,
-    reason="a reference to a node that never existed reads as stale, and the "
-    "message's advice to read it again from its parent loops",
-)
 def test_dangling_reference_read_is_corrupt(mem: Memory, raw: redis.Redis) -> None:
     plant_root_field(raw, mem, "dangling", DANGLING)
 
@@ -348,11 +341,6 @@ def test_dangling_reference_read_is_corrupt(mem: Memory, raw: redis.Redis) -> No
         len(mem.dangling)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="read_tree dumps a missing child node as an empty list, so _asdict "
-    "returns [] for it instead of raising",
-)
 def test_dangling_reference_in_asdict_is_corrupt(mem: Memory, raw: redis.Redis) -> None:
     plant_root_field(raw, mem, "dangling", DANGLING)
 
@@ -360,13 +348,6 @@ def test_dangling_reference_in_asdict_is_corrupt(mem: Memory, raw: redis.Redis) 
         mem._asdict()
 
 
-WRONG_TYPE_REASON = (
-    "store.py passes WRONGTYPE from a script on as a plain ResponseError; it "
-    "should become CorruptValueError naming the node's path"
-)
-
-
-@pytest.mark.xfail(strict=True, raises=redis.ResponseError, reason=WRONG_TYPE_REASON)
 def test_node_key_of_wrong_type_is_corrupt(mem: Memory, raw: redis.Redis) -> None:
     keys = KeySpace(mem._namespace)
     list_key = keys.node(mem.items._id)
@@ -379,7 +360,6 @@ def test_node_key_of_wrong_type_is_corrupt(mem: Memory, raw: redis.Redis) -> Non
         raw.delete(list_key)
 
 
-@pytest.mark.xfail(strict=True, raises=redis.ResponseError, reason=WRONG_TYPE_REASON)
 def test_root_key_of_wrong_type_listing(mem: Memory, raw: redis.Redis) -> None:
     keys = KeySpace(mem._namespace)
     raw.delete(keys.node("root"))

@@ -25,7 +25,16 @@ __all__ = ["Node"]
 class Node:
     """A live handle on one stored list or dict node."""
 
-    __slots__ = ("__weakref__", "_id", "_name_field", "_path", "_path_text", "_store")
+    __slots__ = (
+        "__weakref__",
+        "_id",
+        "_key",
+        "_name_field",
+        "_parent",
+        "_path",
+        "_path_text",
+        "_store",
+    )
 
     _kinds: ClassVar[dict[str, type[Node]]] = {}
     _kind: ClassVar[str]
@@ -42,6 +51,9 @@ class Node:
         self._path = path
         self._name_field = name_field
         self._path_text: str | None = None
+        # Where the handle was read, to tell a deleted node from a broken reference.
+        self._parent: Node | None = None
+        self._key: object = None
 
     # -- paths ----------------------------------------------------------------
 
@@ -63,7 +75,27 @@ class Node:
         if not name_field:
             name_field = field.decode() if isinstance(field, bytes) else (field or "")
         cls = Node._kinds[value.kind]
-        return cls(self._store, value.node_id, self._child_path(key), name_field)
+        handle = cls(self._store, value.node_id, self._child_path(key), name_field)
+        handle._parent = self
+        handle._key = key
+        return handle
+
+    def _is_dangling(self) -> bool:
+        """Return whether the parent still references this missing node (corrupt data).
+
+        A writer of this library deletes a node and its reference in one step,
+        so a node that is gone while its reference stays was broken by foreign
+        writes, not replaced.
+        """
+        parent = self._parent
+        if parent is None:
+            return False
+        ref = self._store.codec.encode_ref(NodeRef(self._kind, self._id)).encode()
+        try:
+            raw = parent._store.entries(parent)
+        except (LookupError, ValueError):
+            return False
+        return ref in raw
 
     def _decode(self, raw: bytes, key: object, field: bytes | None = None) -> Any:
         value = self._store.codec.decode(raw, self._child_path(key))

@@ -222,9 +222,15 @@ class Store:
             return exc
         code, detail = match.group(1), match.group(2)
         if code == "RM_STALE":
-            return StaleReferenceError(
-                node._path if node is not None else self.namespace
-            )
+            if node is not None and node._is_dangling():
+                return CorruptValueError(
+                    where,
+                    self.keys.prefix,
+                    f"the entry references node {node._id}, a node that does not "
+                    "exist, so something else changed the library's keys; store "
+                    "the value again",
+                )
+            return StaleReferenceError(where)
         if code == "RM_INDEX":
             return IndexError(detail)
         if code == "RM_VALUE":

@@ -85,6 +85,9 @@ local function dump_into(out, kind, id)
     seen[nid] = true
     local entries = entries_of(k, nid)
     local n = #entries
+    if n == 0 and nid ~= id and redis.call('HEXISTS', META, nid) == 0 then
+      fail('RM_CORRUPT an entry references node ' .. nid .. ', a node that does not exist')
+    end
     out[size + 1] = nid
     out[size + 2] = k
     out[size + 3] = n
