@@ -8,6 +8,7 @@ own embedded server.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -24,6 +25,8 @@ import pytest
 # Set before redis_memory is imported anywhere, so no test touches the user's data dir.
 _DATA_DIR = Path(tempfile.mkdtemp(prefix="rmtest-", dir="/tmp"))
 os.environ["REDIS_MEMORY_DATA_DIR"] = str(_DATA_DIR)
+# Removed at exit too, for sessions that never start the server.
+atexit.register(shutil.rmtree, _DATA_DIR, ignore_errors=True)
 for _name in ("REDIS_MEMORY_URL", "REDIS_URL", "REDIS_MEMORY_NAMESPACE"):
     os.environ.pop(_name, None)
 

@@ -279,3 +279,27 @@ def test_wrong_redis_type_is_reported(mem: Memory) -> None:
         len(mem.x)
     mem.x = "fixed"
     assert mem.x == "fixed"
+
+
+def test_too_deep_value_is_a_clear_error(mem: Memory) -> None:
+    value: list[object] = []
+    inner = value
+    for _ in range(5000):
+        deeper: list[object] = []
+        inner.append(deeper)
+        inner = deeper
+    with pytest.raises(
+        ValueError, match=r"cannot store mem\.deep: it is nested too deeply"
+    ):
+        mem.deep = value
+    assert "deep" not in mem
+
+
+def test_memory_cannot_be_pickled(mem: Memory) -> None:
+    import copy
+    import pickle
+
+    with pytest.raises(TypeError, match="a Memory cannot be pickled or copied"):
+        pickle.dumps(mem)
+    with pytest.raises(TypeError, match="a Memory cannot be pickled or copied"):
+        copy.copy(mem)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -95,14 +96,23 @@ class Plan:
         TypeError
             A value inside has no codec; nothing has been sent yet.
         ValueError
-            The value contains itself.
+            The value contains itself, or is nested too deeply.
         """
         if type(value) in _SCALARS:
             try:
                 return self._codec.encode(value, "")
             except (TypeError, ValueError):
                 return self._codec.encode(value, parent._child_path(key))
-        return self._entry(value, parent._child_path(key), set())
+        path = parent._child_path(key)
+        try:
+            return self._entry(value, path, set())
+        except RecursionError:
+            # NOTE: flattening recurses, so the depth limit follows sys.getrecursionlimit().
+            raise ValueError(
+                f"cannot store {path}: it is nested too deeply to store in one "
+                f"step (about {sys.getrecursionlimit() // 2} levels); store the "
+                "outer levels first and add the deeper ones through the handles"
+            ) from None
 
     def _entry(self, value: object, path: str, ancestors: set[int]) -> str:
         from .node import Node
@@ -246,7 +256,15 @@ def to_plain(
     codec: Codec, nodes: NodeMap, ref: NodeRef, where: str
 ) -> list[Any] | dict[Any, Any]:
     """Build the plain list or dict of node ``ref`` from a parsed dump."""
-    return _Assembler(codec, nodes).build(ref, where)
+    try:
+        return _Assembler(codec, nodes).build(ref, where)
+    except RecursionError:
+        # NOTE: assembling recurses, so the depth limit follows sys.getrecursionlimit().
+        raise ValueError(
+            f"cannot copy {where} into plain values: it is nested more than about "
+            f"{sys.getrecursionlimit() // 2} levels deep; read it level by level "
+            "through the handles instead"
+        ) from None
 
 
 def plain_entries(

@@ -171,6 +171,12 @@ class Memory:
     def __repr__(self) -> str:
         return f"Memory(url={self._url!r}, namespace={self._store.namespace!r})"
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError(
+            "a Memory cannot be pickled or copied, because it holds a connection; "
+            f"open Memory(url, {self._store.namespace!r}) in the other process instead"
+        )
+
     # -- the library's API, named so that it cannot shadow data ----------------
 
     @property
