@@ -29,6 +29,7 @@ from redis_memory import connection as connection_module
 from redis_memory.config import DATA_DIR_ENV
 from redis_memory.connection import ReadOnlyReplicaError, ServerFullError
 from redis_memory.errors import OutcomeUnknownError, ServerUnavailableError
+from redis_memory.keys import KeySpace
 from redis_memory.server import EmbeddedServer
 from redis_processes import (
     ServerProcess,
@@ -206,7 +207,12 @@ def test_read_only_replica_error(start_server: Callable[..., ServerProcess]) -> 
     replica = start_server("--replicaof", "127.0.0.1", str(master.port), name="replica")
     namespace = new_namespace()
     Memory(url=master.url, namespace=namespace).items = [1]
-    assert redis.Redis(port=master.port).execute_command("WAIT", 1, 5000) == 1
+    root = KeySpace(namespace).node("root")
+    wait_until(
+        lambda: redis.Redis(port=replica.port).exists(root) == 1,
+        20,
+        "the replica has the change",
+    )
     mem = Memory(url=replica.url, namespace=namespace)
 
     with pytest.raises(ReadOnlyReplicaError) as raised:
