@@ -496,3 +496,17 @@ def test_view_rejects_bad_arguments(
     with pytest.raises(error, match=re.escape(message)):
         MemoryView(*args, **kwargs)
     assert set(threading.enumerate()) - before == set()
+
+
+def test_view_hides_remember_records(real_mem: Memory) -> None:
+    from redis_memory.memory import RECORD_PREFIX
+
+    real_mem.shown = 1
+    real_mem[RECORD_PREFIX + "0123"] = {"names": ["x"]}
+    view = MemoryView(real_mem, throttle=0.05)
+    try:
+        snapshot = view._read()
+        assert "shown" in snapshot
+        assert RECORD_PREFIX + "0123" not in snapshot
+    finally:
+        view.close()

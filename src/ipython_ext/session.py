@@ -17,6 +17,7 @@ from IPython.core.error import UsageError
 
 from redis_memory import Memory, ServerUnavailableError
 from redis_memory.config import mask_url, resolve_namespace, resolve_url
+from redis_memory.memory import RECORD_PREFIX
 
 from .settings import RedisMemory
 
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 # Names under which the extension keeps its own records, one per %%remember cell.
-RESERVED_PREFIX = "__remember__:"
+RESERVED_PREFIX = RECORD_PREFIX
 
 # The library API of Memory whose names start with "_": PendingMemory forwards
 # these, and answers every other "_" name (IPython's _repr_*_ probes) at once.

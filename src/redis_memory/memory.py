@@ -28,7 +28,11 @@ from .keys import ROOT_ID
 from .node import Node
 from .store import Store
 
-__all__ = ["Memory"]
+__all__ = ["RECORD_PREFIX", "Memory"]
+
+# Names under which the IPython extension keeps its %%remember records; listings
+# meant for people (%mem, the live view) hide them.
+RECORD_PREFIX = "__remember__:"
 
 
 class _Namespace(SyncedDict):

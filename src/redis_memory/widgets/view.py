@@ -25,7 +25,7 @@ import traitlets
 
 from .. import feed
 from ..errors import RedisMemoryError, StaleReferenceError
-from ..memory import Memory
+from ..memory import RECORD_PREFIX, Memory
 from ..node import Node
 from . import render
 from .tree import MISSING, Path, Tree
@@ -40,6 +40,8 @@ _DISCONNECTED_AFTER_SECONDS = 5.0
 # How often the status line is redrawn while the feed is not connected.
 _STATUS_SECONDS = 1.0
 # How long close() waits for the refresh thread, which may be in a read.
+# How long a read waits for the read cache to catch up with this view's feed.
+_CACHE_SYNC_SECONDS = 1.0
 _JOIN_SECONDS = 5.0
 # A read that takes t seconds delays the next one by at least this many times
 # t, so that a huge namespace does not keep the server busy.
@@ -310,10 +312,16 @@ class MemoryView(ipywidgets.VBox):  # type: ignore[misc]
         cache = getattr(self._mem._store, "cache", None)
         if cache is not None:
             # The read cache follows the feed on a connection of its own, so it
-            # may not have dropped its copies for the change that woke this view.
-            cache.drop(None)
+            # may not have dropped its copies for the change that woke this view yet.
+            if not cache.sync(self._subscription.last_version, _CACHE_SYNC_SECONDS):
+                cache.drop(None)
         if self._name is None:
-            return self._mem._asdict()
+            values = self._mem._asdict()
+            return {
+                name: value
+                for name, value in values.items()
+                if not (isinstance(name, str) and name.startswith(RECORD_PREFIX))
+            }
         if self._handle is not None:
             try:
                 return copy.copy(self._handle)
