@@ -2,15 +2,19 @@
 -- subtree dump...}. ARGV[9] 'pop' or 'del' selects the error text, ARGV[10]
 -- '1' requests the dump of a container entry.
 local id = ARGV[6]
-check_alive(id)
 local nk = nkey(id)
 local is_pop = ARGV[9] == 'pop'
 local value
 if ARGV[8] == '' then
-  -- The last entry needs no length.
+  -- The last entry needs no length. A node's key is deleted with the node, so
+  -- only an empty reply can come from a deleted node.
   value = redis.call('RPOP', nk)
-  if not value then fail('RM_INDEX pop from empty list') end
+  if not value then
+    check_alive(id)
+    fail('RM_INDEX pop from empty list')
+  end
 else
+  check_alive(id)
   local n = redis.call('LLEN', nk)
   if n == 0 and is_pop then fail('RM_INDEX pop from empty list') end
   local i = normalise_index(tonumber(ARGV[8]), n)
