@@ -15,6 +15,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from fixtures import Context
@@ -227,19 +228,26 @@ def measure_mutations(context: Context) -> tuple[list[Row], list[Series]]:
         Seconds per operation of each contender at each size, for the plot.
     """
     timings: dict[str, dict[int, dict[str, float]]] = {op: {} for op in OPERATIONS}
-    rows: list[Row] = []
     with warnings.catch_warnings():
         # pottery warns about operations it considers slow, such as insert(0, x).
         warnings.simplefilter("ignore")
-        for size in context.sizes:
-            sized = _Sized(context, size)
-            for operation in OPERATIONS:
-                _progress(f"  {operation} at {size:,} elements")
-                timings[operation][size] = measure(
-                    sized.contenders(operation), context.settings
-                )
-            if size == context.main_size:
-                rows.extend(_extra_rows(context, sized))
+        every_size = {size: _Sized(context, size) for size in context.sizes}
+        for operation in OPERATIONS:
+            _progress(f"  {operation}")
+            # Every size runs in each round, so a slow phase of the machine
+            # hits all sizes alike and cannot pass for a cost that grows.
+            contenders = [
+                replace(contender, name=f"{size} {contender.name}")
+                for size, sized in every_size.items()
+                for contender in sized.contenders(operation)
+            ]
+            times = measure(contenders, context.settings)
+            for size in context.sizes:
+                timings[operation][size] = {
+                    name: times[f"{size} {name}"] for name in ("raw", "ours", "pottery")
+                }
+        rows = _extra_rows(context, every_size[context.main_size])
+        for sized in every_size.values():
             _drop(context, sized)
 
     for operation in OPERATIONS:
@@ -450,8 +458,8 @@ def measure_server_time(context: Context, count: int) -> list[ServerTimeRow]:
         sized = _Sized(context, context.main_size)
         for operation in OPERATIONS:
             contenders = {c.name: c for c in sized.contenders(operation)}
-            ours = _command_stats(context, contenders["ours"], count)
-            raw = _command_stats(context, contenders["raw"], count)
+            ours, ours_seconds = _median_stats(context, contenders["ours"], count)
+            raw, raw_seconds = _median_stats(context, contenders["raw"], count)
             ours_inner = sum(
                 calls for name, (calls, _) in ours.items() if name != "evalsha"
             )
@@ -462,19 +470,34 @@ def measure_server_time(context: Context, count: int) -> list[ServerTimeRow]:
                     ours_us=ours.get("evalsha", (0, 0.0))[1] / count,
                     ours_commands=ours_inner / count,
                     raw_us=raw.get(raw_name, (0, 0.0))[1] / count,
+                    ours_total_us=ours_seconds / count * 1e6,
+                    raw_total_us=raw_seconds / count * 1e6,
                 )
             )
         _drop(context, sized)
     return rows
 
 
+def _median_stats(
+    context: Context, contender: Contender, count: int
+) -> tuple[dict[str, tuple[int, float]], float]:
+    """Return the stats of the pass whose elapsed time is the median of three."""
+    passes = sorted(
+        (_command_stats(context, contender, count) for _ in range(3)),
+        key=lambda result: result[1],
+    )
+    return passes[1]
+
+
 def _command_stats(
     context: Context, contender: Contender, count: int
-) -> dict[str, tuple[int, float]]:
-    """Run ``count`` operations; return calls and total microseconds per command."""
+) -> tuple[dict[str, tuple[int, float]], float]:
+    """Run ``count`` operations; return calls and microseconds per command, and seconds."""
     context.raw.config_resetstat()
+    start = time.perf_counter()
     for number in range(count):
         contender.operation(number)
+    elapsed = time.perf_counter() - start
     stats = context.raw.info("commandstats")
     if contender.reset is not None:
         contender.reset(count)
@@ -484,7 +507,7 @@ def _command_stats(
         if command in ("config|resetstat", "info"):
             continue
         result[command] = (int(values["calls"]), float(values["usec"]))
-    return result
+    return result, elapsed
 
 
 def _progress(message: str) -> None:

@@ -122,47 +122,39 @@ def _scaling_tables(results: Results) -> list[str]:
 def _server_table(results: Results) -> list[str]:
     if not results.server_time:
         return []
-    totals = {series.operation: series for series in results.scaling}
-    rows = []
-    for entry in results.server_time:
-        series = totals.get(entry.operation)
-        cells = [
+    rows = [
+        [
             f"`{entry.operation}`",
+            f"{entry.ours_total_us:.1f}",
             f"{entry.ours_us:.1f}",
             f"{entry.ours_commands:.1f}",
+            f"{entry.ours_total_us - entry.ours_us:.1f}",
+            f"{entry.raw_total_us:.1f}",
             f"{entry.raw_us:.2f}",
+            f"{entry.raw_total_us - entry.raw_us:.1f}",
         ]
-        if series is not None and results.main_size in series.sizes:
-            index = series.sizes.index(results.main_size)
-            ours, raw = series.ours[index] * 1e6, series.raw[index] * 1e6
-            cells += [
-                f"{ours:.1f}",
-                f"{raw:.1f}",
-                f"{ours - entry.ours_us:.1f}",
-                f"{raw - entry.raw_us:.1f}",
-            ]
-        else:
-            cells += ["-"] * 4
-        rows.append(cells)
+        for entry in results.server_time
+    ]
     return [
         "",
         "## Where the time goes",
         "",
-        "Server time per operation from `INFO commandstats` (EVALSHA for "
-        "redis-memory, the command for raw), at "
-        f"{results.main_size:,} elements, next to the "
-        "total time per operation from the scaling run. The rest is the round "
-        "trip and the client: Python, argument packing and reply parsing.",
+        "One pass of operations per contender at "
+        f"{results.main_size:,} elements: the time per operation seen by the "
+        "client, the server's share of it from `INFO commandstats` (EVALSHA for "
+        "redis-memory, the command for raw), and the rest, which is the round "
+        "trip and the client: Python, argument packing and reply parsing. The "
+        "deep set runs four scripts: three reads of the path and the write.",
         "",
         *_table(
             [
                 "operation",
-                "ours server us",
-                "commands per script call",
-                "raw server us",
                 "ours total us",
-                "raw total us",
+                "ours server us",
+                "commands inside the scripts",
                 "ours rest us",
+                "raw total us",
+                "raw server us",
                 "raw rest us",
             ],
             rows,
@@ -273,14 +265,18 @@ def render_markdown(results: Results) -> str:
         "The run starts its own embedded server in a temporary directory and "
         "measures, side by side over the same unix socket: raw redis-py sending the "
         "one command that does the same to plain keys, redis-memory, and pottery's "
-        "`RedisList` / `RedisDict`. Each contender runs one round in turn; a round is "
-        f"{settings.ops:,} operations or {settings.budget:g} s, whichever ends "
-        f"first (one operation for whole reads and batches), and a figure is the "
-        f"median of {settings.rounds} rounds. Rates are "
+        "`RedisList` / `RedisDict`. In each round every contender gets "
+        f"{settings.ops:,} operations (one for whole reads and batches), or "
+        f"{settings.budget:g} s if that ends first, and the contenders take turns "
+        "in slices of about 1 ms, so that other programs on the machine slow them "
+        "alike. For the cost versus size, every size takes its turns in the same "
+        f"rounds. A figure is the median of {settings.rounds} rounds. Rates are "
         "operations per second; ratios divide a rate by the raw rate, so higher is "
         "better. redis-memory runs with `Memory(url, namespace, cache=False)`, so "
         'that its writes are timed alone, except in rows that say "read cache '
-        'on", which use the default `Memory()` with its read cache.',
+        'on", which use the default `Memory()` with its read cache. pottery 3.0 '
+        "needs a `host` in its client's connection arguments, so its client "
+        "carries a placeholder that the unix socket connection ignores.",
         "",
         "## Environment",
         "",

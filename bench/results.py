@@ -87,12 +87,16 @@ class ServerTimeRow:
         Commands that the scripts ran per operation.
     raw_us : float
         Microseconds of the raw command per operation.
+    ours_total_us, raw_total_us : float
+        Microseconds per operation seen by the client in the same pass.
     """
 
     operation: str
     ours_us: float
     ours_commands: float
     raw_us: float
+    ours_total_us: float
+    raw_total_us: float
 
 
 @dataclass(frozen=True)

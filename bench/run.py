@@ -47,7 +47,7 @@ from redis_memory import Memory  # noqa: E402
 from redis_memory.server import EmbeddedServer  # noqa: E402
 
 _DOCS = Path(__file__).resolve().parent.parent / "docs"
-_FULL = Settings(rounds=7, ops=2_000, budget=0.3)
+_FULL = Settings(rounds=11, ops=1_000, budget=0.2)
 _QUICK = Settings(rounds=3, ops=200, budget=0.1)
 _FULL_SIZES = (10, 100, 1_000, 10_000, 100_000)
 _QUICK_SIZES = (10, 10_000, 100_000)
@@ -88,6 +88,7 @@ def run(context: Context, command: str) -> Results:
     """Run every measurement on ``context`` and return the results."""
     started = time.perf_counter()
     environment = describe(context.raw)
+    environment["load average at the start"] = _load_average()
     results = Results(
         command, context.quick, environment, context.settings, context.main_size
     )
@@ -112,7 +113,16 @@ def run(context: Context, command: str) -> Results:
     _step("start-up")
     results.startup = measure_startup(context)
     results.seconds = time.perf_counter() - started
+    results.environment["load average at the end"] = _load_average()
     return results
+
+
+def _load_average() -> str:
+    """Return the 1, 5 and 15 minute load averages, other programs' share of the CPU."""
+    try:
+        return " / ".join(f"{load:.2f}" for load in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,10 +1,11 @@
-"""Timing of operations in repeated, interleaved rounds.
+"""Timing of operations in repeated rounds of finely interleaved slices.
 
-Every contender (raw redis-py, redis-memory, pottery) runs one round in turn,
-so that a slow phase of the machine hits all of them alike. A round runs a
-fixed count of operations but stops early once its time budget is spent, so
-slow contenders at large sizes cannot stretch the run. The result of a
-contender is the median over rounds of the seconds per operation.
+Within a round, the contenders (raw redis-py, redis-memory, pottery) take
+turns in slices of about a millisecond each, so that a slow phase of the
+machine, caused for example by other programs, hits all of them alike. A round
+gives each contender a fixed count of operations but ends early once its time
+budget is spent, so slow contenders at large sizes cannot stretch the run. The
+result of a contender is the median over rounds of its seconds per operation.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ Operation = Callable[[int], object]
 Reset = Callable[[int], None]
 """Restores the state after a round of ``done`` operations; not timed."""
 
+# A slice ends after this many operations or seconds, whichever comes first.
+_SLICE_OPS = 50
+_SLICE_SECONDS = 0.001
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -35,7 +40,8 @@ class Settings:
     ops : int
         Operations per round of a cheap operation.
     budget : float
-        Seconds after which a round stops even when ``ops`` are not done.
+        Seconds per contender after which a round stops even when ``ops``
+        are not done.
     """
 
     rounds: int
@@ -70,21 +76,21 @@ def measure(
     Parameters
     ----------
     contenders : sequence of Contender
-        Timed in turn, once per round.
+        Timed in turn, slice by slice, in every round.
     settings : Settings
-        Rounds and time budget.
+        Rounds and time budget per contender and round.
     ops : int, optional
         Operations per round, instead of ``settings.ops``; 1 for whole reads.
     """
     count = settings.ops if ops is None else ops
     samples: dict[str, list[float]] = {contender.name: [] for contender in contenders}
     for _ in range(settings.rounds):
-        for contender in contenders:
-            gc.collect()
-            done, elapsed = _run_round(contender.operation, count, settings.budget)
-            samples[contender.name].append(elapsed / done)
+        gc.collect()
+        done, spent = _run_round(contenders, count, settings.budget)
+        for index, contender in enumerate(contenders):
+            samples[contender.name].append(spent[index] / done[index])
             if contender.reset is not None:
-                contender.reset(done)
+                contender.reset(done[index])
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
@@ -95,16 +101,34 @@ def time_once(action: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def _run_round(operation: Operation, count: int, budget: float) -> tuple[int, float]:
-    # Reading the clock after every operation costs 40 ns (timeit, Python 3.11),
-    # the same for every contender, and stops slow operations once the budget is spent.
+def _run_round(
+    contenders: Sequence[Contender], count: int, budget: float
+) -> tuple[list[int], list[float]]:
+    """Return the operations done and the seconds spent by each contender."""
     clock = time.perf_counter
-    start = clock()
-    deadline = start + budget
-    done = 0
-    while done < count:
-        operation(done)
-        done += 1
-        if clock() > deadline:
+    done = [0] * len(contenders)
+    spent = [0.0] * len(contenders)
+    deadline = clock() + budget * len(contenders)
+    while clock() < deadline:
+        pending = False
+        for index, contender in enumerate(contenders):
+            if done[index] >= count:
+                continue
+            operation = contender.operation
+            number = done[index]
+            stop = min(count, number + _SLICE_OPS)
+            # Reading the clock after every operation costs 40 ns (timeit,
+            # Python 3.11), the same for every contender.
+            start = clock()
+            slice_end = start + _SLICE_SECONDS
+            while number < stop:
+                operation(number)
+                number += 1
+                if clock() > slice_end:
+                    break
+            spent[index] += clock() - start
+            done[index] = number
+            pending = pending or number < count
+        if not pending:
             break
-    return done, clock() - start
+    return done, spent
