@@ -332,7 +332,13 @@ def plot_scaling(series_list: list[Series], path: Path) -> None:
                 label=_LABELS[name],
             )
         axis.set_xscale("log")
-        axis.set_yscale("log")
+        costs = [*series.ours, *series.raw, *series.pottery]
+        # A log scale only where costs differ tenfold; else a linear one from 0,
+        # on which a flat cost looks flat.
+        if max(costs) > 10 * min(costs):
+            axis.set_yscale("log")
+        else:
+            axis.set_ylim(bottom=0, top=max(costs) * 1.15e6)
         axis.set_title(series.operation, fontsize=10)
         axis.set_xlabel("elements")
         axis.set_ylabel("us per operation")
