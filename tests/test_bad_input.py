@@ -14,10 +14,10 @@ import pytest
 import redis
 
 from redis_memory import Memory
-from redis_memory.connection import ValueTooLargeError
 from redis_memory.errors import (
     CorruptValueError,
     UnsupportedTypeError,
+    ValueTooLargeError,
 )
 from redis_memory.keys import KeySpace
 from redis_processes import ServerProcess, scratch_dir, valkey_binary

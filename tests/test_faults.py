@@ -27,8 +27,12 @@ import redis
 from redis_memory import Memory
 from redis_memory import connection as connection_module
 from redis_memory.config import DATA_DIR_ENV
-from redis_memory.connection import ReadOnlyReplicaError, ServerFullError
-from redis_memory.errors import OutcomeUnknownError, ServerUnavailableError
+from redis_memory.errors import (
+    OutcomeUnknownError,
+    ReadOnlyReplicaError,
+    ServerFullError,
+    ServerUnavailableError,
+)
 from redis_memory.keys import KeySpace
 from redis_memory.server import EmbeddedServer
 from redis_processes import (

@@ -34,15 +34,15 @@ NAMESPACE_ENV = "REDIS_MEMORY_NAMESPACE"
 DATA_DIR_ENV = "REDIS_MEMORY_DATA_DIR"
 DEFAULT_NAMESPACE = "default"
 
-# Schemes that redis-py's ``from_url`` accepts, plus the sentinel and cluster
-# forms that later connection code is to support.
+# Schemes that redis-py's ``from_url`` accepts, plus the Sentinel and Cluster
+# forms that redis_memory.clients turns into clients.
 _ACCEPTED_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster")
 _ACCEPTED_FORMS = (
     "redis://[[user]:password@]host[:port][/db], "
     "rediss://[[user]:password@]host[:port][/db], "
     "unix://[[user]:password@]/path/to/socket[?db=N], "
-    "redis+sentinel://host[:port][,host[:port]...]/service_name or "
-    "redis+cluster://host[:port]"
+    "redis+sentinel://[[user]:password@]host:port[,host:port...]/service_name[/db] or "
+    "redis+cluster://[[user]:password@]host:port[,host:port...]"
 )
 _MASK = "***"
 # Query parameters whose values are secrets, for example ``?password=...``.

@@ -49,7 +49,13 @@ from redis.sentinel import MasterNotFoundError
 
 from . import clients
 from .config import URL_ENV, mask_url
-from .errors import OutcomeUnknownError, RedisMemoryError, ServerUnavailableError
+from .errors import (
+    OutcomeUnknownError,
+    ReadOnlyReplicaError,
+    ServerFullError,
+    ServerUnavailableError,
+    ValueTooLargeError,
+)
 
 if TYPE_CHECKING:
     from redis.client import PubSub
@@ -58,10 +64,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ClusterConnection",
     "Connection",
-    "ReadOnlyReplicaError",
     "Script",
-    "ServerFullError",
-    "ValueTooLargeError",
     "connect",
     "connect_client",
 ]
@@ -86,18 +89,6 @@ try:
     from hiredis import pack_command as _hiredis_pack
 except ImportError:  # redis-py then packs in Python
     _hiredis_pack = None
-
-
-class ReadOnlyReplicaError(ServerUnavailableError):
-    """The server is a read-only replica, so it rejected a change; nothing was stored."""
-
-
-class ServerFullError(RedisMemoryError, OSError):
-    """The server reached its ``maxmemory`` limit and rejected a change; nothing was stored."""
-
-
-class ValueTooLargeError(RedisMemoryError, ValueError):
-    """A value is larger than the server accepts in one request; nothing was stored."""
 
 
 class Script:

@@ -12,10 +12,13 @@ __all__ = [
     "EmbeddedServerError",
     "OutcomeUnknownError",
     "PickleRefusedError",
+    "ReadOnlyReplicaError",
     "RedisMemoryError",
+    "ServerFullError",
     "ServerUnavailableError",
     "StaleReferenceError",
     "UnsupportedTypeError",
+    "ValueTooLargeError",
 ]
 
 
@@ -52,7 +55,9 @@ class CorruptValueError(RedisMemoryError, ValueError):
     def __init__(self, where: str, raw: bytes | str, reason: str) -> None:
         self.where = where
         self.raw = raw
-        shown = raw if len(raw) <= 60 else raw[:57] + (b"..." if isinstance(raw, bytes) else "...")
+        shown: bytes | str = raw
+        if len(raw) > 60:
+            shown = raw[:57] + (b"..." if isinstance(raw, bytes) else "...")  # type: ignore[operator]
         super().__init__(f"corrupt value at {where}: {reason} (stored text: {shown!r})")
 
 
@@ -101,6 +106,18 @@ class EmbeddedServerError(ServerUnavailableError):
             indented = "\n".join("    " + line for line in log_tail.splitlines())
             text += f"\nlast lines of the server log:\n{indented}"
         super().__init__(text)
+
+
+class ReadOnlyReplicaError(ServerUnavailableError):
+    """The server is a read-only replica, so it rejected a change; nothing was stored."""
+
+
+class ServerFullError(RedisMemoryError, OSError):
+    """The server reached its ``maxmemory`` limit and rejected a change; nothing was stored."""
+
+
+class ValueTooLargeError(RedisMemoryError, ValueError):
+    """A value is larger than the server accepts in one request; nothing was stored."""
 
 
 class OutcomeUnknownError(ServerUnavailableError):

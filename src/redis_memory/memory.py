@@ -21,7 +21,7 @@ from . import config
 from .batch import Batch
 from .cache import shared_cache
 from .codec import Codec
-from .connection import Connection, connect
+from .connection import connect, connect_client
 from .dicts import SyncedDict, update_pairs
 from .entries import key_repr
 from .keys import ROOT_ID
@@ -103,7 +103,7 @@ class Memory:
     ) -> None:
         name = config.resolve_namespace(namespace)
         if client is not None:
-            connection = Connection(client, _client_url(client))
+            connection = connect_client(client)
         else:
             connection = connect(config.resolve_url(url))
         store = Store(connection, name, Codec(pickle_key=pickle_key))
@@ -261,10 +261,3 @@ class Memory:
     def _version(self) -> int:
         """Return the namespace's version counter, bumped by every change."""
         return self._store.version()
-
-
-def _client_url(client: redis.Redis) -> str:
-    kwargs = client.connection_pool.connection_kwargs
-    if kwargs.get("path"):
-        return f"unix://{kwargs['path']}"
-    return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
