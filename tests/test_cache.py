@@ -197,3 +197,20 @@ def test_subscriptions_are_bounded(server_url: str) -> None:
         for memory in memories:
             memory._clear()
             memory._close()
+
+
+def test_embedded_url_shares_the_default_connection(
+    server_url: str, namespace: str
+) -> None:
+    default = Memory(namespace=namespace)
+    explicit = Memory(server_url, namespace)
+    try:
+        assert default._store.connection is explicit._store.connection
+        for value in range(50):
+            default.x = value
+            assert explicit.x == value
+            explicit.x = value + 1000
+            assert default.x == value + 1000
+    finally:
+        default._clear()
+        default._close()

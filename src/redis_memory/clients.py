@@ -54,9 +54,15 @@ __all__ = [
 SENTINEL_SCHEME = "redis+sentinel"
 CLUSTER_SCHEME = "redis+cluster"
 
-# Applied unless the URL sets them: a server that cannot be reached at all is
-# reported after this many seconds instead of the operating system's TCP timeout.
-_DEFAULT_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 5.0}
+# Applied unless the URL sets them. A server that cannot be reached at all is
+# reported after 5 s instead of the operating system's TCP timeout. A reply may
+# take 60 s, because one script can store or read hundreds of thousands of
+# entries; redis-py's own default of 5 s reported such changes as of unknown
+# outcome although they had been applied.
+_DEFAULT_OPTIONS: dict[str, Any] = {
+    "socket_connect_timeout": 5.0,
+    "socket_timeout": 60.0,
+}
 _TRUE_TEXTS = frozenset({"1", "true", "yes", "on"})
 _SENTINEL_OPTIONS = ("sentinel_username", "sentinel_password", "sentinel_ssl")
 

@@ -545,11 +545,16 @@ def connect(url: str | None) -> Connection:
     ServerUnavailableError
         If no node of a cluster URL replies with a slot map.
     """
-    key = url or ""
+    from .server import EmbeddedServer
+
+    # The embedded server's own URL shares the connection of url=None, and so
+    # the read cache that a process's writes keep coherent.
+    embedded = EmbeddedServer().url
+    key = embedded if url is None else url
     with _lock:
         connection = _connections.get(key)
         if connection is None:
-            connection = _open(url)
+            connection = _open(None if key == embedded else url)
             _connections[key] = connection
         return connection
 
