@@ -1,6 +1,6 @@
 """Local copies of read results, dropped when the change feed reports a change.
 
-Reads of data nobody changed cost no round trip: each reply of a read script
+Reads of data that no process changed cost no round trip: each reply of a read script
 is kept under the top-level name it belongs to, and a change message for that
 name, from any process, drops the name's copies. Copies are kept only while
 the feed's subscription is connected, because a message sent while it is
@@ -35,9 +35,9 @@ MISS: Any = object()
 
 # Replies with more entries than this are not kept, so one huge read cannot fill memory.
 _MAX_REPLY_ENTRIES = 100_000
-# When the cache holds more replies than this, it is emptied and starts again.
+# When the cache contains more replies than this, it is emptied and starts again.
 _MAX_REPLIES = 50_000
-# Each subscription holds a connection and a thread, so only the namespaces read
+# Each subscription keeps a connection and a thread, so only the namespaces read
 # most recently keep one; another namespace's cache subscribes again when read.
 _MAX_SUBSCRIPTIONS = 8
 
