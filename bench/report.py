@@ -140,11 +140,11 @@ def _server_table(results: Results) -> list[str]:
         "## Where the time goes",
         "",
         "One pass of operations per contender at "
-        f"{results.main_size:,} elements: the time per operation seen by the "
-        "client, the server's share of it from `INFO commandstats` (EVALSHA for "
-        "redis-memory, the command for raw), and the rest, which is the round "
-        "trip and the client: Python, argument packing and reply parsing. The "
-        "deep set runs four scripts: three reads of the path and the write.",
+        f"{results.main_size:,} elements gives the time per operation seen by the "
+        "client and the server's share of it from `INFO commandstats` (EVALSHA "
+        "for redis-memory, the command for raw). The rest is the round trip and "
+        "the client: Python, argument packing and reply parsing. The deep set "
+        "runs four scripts: three reads of the path and the write.",
         "",
         *_table(
             [
@@ -267,7 +267,7 @@ def render_markdown(results: Results) -> str:
         "one command that does the same to plain keys, redis-memory, and pottery's "
         "`RedisList` / `RedisDict`. In each round every contender gets "
         f"{settings.ops:,} operations (one for whole reads and batches), or "
-        f"{settings.budget:g} s if that ends first, and the contenders take turns "
+        f"{settings.budget:g} s if that ends first. The contenders take turns "
         "in slices of about 1 ms, so that other programs on the machine slow them "
         "alike. For the cost versus size, every size takes its turns in the same "
         f"rounds. A figure is the median of {settings.rounds} rounds. Rates are "
