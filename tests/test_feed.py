@@ -149,8 +149,26 @@ def test_own_changes_skipped(real_mem: Memory, collector: Collector) -> None:
 
     # Delivery is in order, so an own change would have come first.
     assert change.origin != real_mem._store.origin
+    assert not change.resync
+    assert change.name == "theirs"
     assert change.version == real_mem._version()
     assert subscription.last_version == change.version
+    assert collector.changes.empty()
+
+
+def test_many_own_changes_skipped_without_resync(
+    real_mem: Memory, collector: Collector
+) -> None:
+    real_mem.items = []
+    with feed.subscribe(real_mem, collector, include_own=False) as subscription:
+        for value in range(200):
+            real_mem.items.append(value)
+        run_python("mem.theirs = 2; emit(0)", namespace=real_mem._namespace)
+        change = collector.next()
+
+    assert not change.resync
+    assert change.name == "theirs"
+    assert subscription.last_version == real_mem._version()
     assert collector.changes.empty()
 
 

@@ -55,6 +55,9 @@ class ReadCache:
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        # Every Store that shares this cache writes with this origin, so the
+        # subscription can tell the process's own changes from others'.
+        self.origin = store.origin
         self._buckets: dict[Bucket, dict[Hashable, Any]] = {}
         self._count = 0
         self._epoch = 0
@@ -176,8 +179,10 @@ class ReadCache:
             _make_room(self)
 
             owner = cast("Memory", _Owner(self._store))
+            # Own writes drop their copies before they return, so their change
+            # messages need no handling here.
             self._subscription = subscribe(
-                owner, self._on_change, on_state=self._on_state
+                owner, self._on_change, include_own=False, on_state=self._on_state
             )
             if self._subscription.state == "connected":
                 self._set_active(True)

@@ -248,6 +248,7 @@ class Subscription:
         self._channel = store.keys.channel
         self._version_key = store.keys.version
         self._origin = store.origin
+        self._own_mark = f'"o":"{store.origin}"'.encode()
         self._callback = callback
         self._include_own = include_own
         self._on_state = on_state
@@ -411,6 +412,13 @@ class Subscription:
                 self._handle(message.get("data"))
 
     def _handle(self, data: Any) -> None:
+        if not self._include_own and isinstance(data, bytes) and self._own_mark in data:
+            version = _leading_version(data)
+            if version is not None and version == self._seen_version + 1:
+                # An own change that is skipped anyway: parsing it cost about as
+                # much CPU as the write that sent it.
+                self._seen_version = self._last_version = version
+                return
         try:
             change = parse_change(self.namespace, data)
         except (TypeError, ValueError) as exc:
@@ -487,6 +495,15 @@ class Subscription:
                 self._callback_errors.exception(
                     "the on_state callback %r failed", self._on_state
                 )
+
+
+def _leading_version(data: bytes) -> int | None:
+    """Return the version of a message that starts ``{"v":<digits>,``, else None."""
+    if not data.startswith(b'{"v":'):
+        return None
+    end = data.find(b",", 5)
+    digits = data[5:end]
+    return int(digits) if end > 5 and digits.isdigit() else None
 
 
 def _close_quietly(pubsub: PubSub) -> None:

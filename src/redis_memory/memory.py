@@ -109,6 +109,7 @@ class Memory:
         store = Store(connection, name, Codec(pickle_key=pickle_key))
         if cache if cache is not None else client is None:
             store.cache = shared_cache(connection, store)
+            store.origin = store.cache.origin
         object.__setattr__(self, "_store", store)
         object.__setattr__(self, "_root", _Namespace(store, ROOT_ID, "mem", ""))
 
