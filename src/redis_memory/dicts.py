@@ -131,18 +131,6 @@ class SyncedDict(Node, MutableMapping[Any, Any], kind="dict"):
             return other
         return None
 
-    def __eq__(self, other: object) -> bool:
-        plain = self._other(other)
-        if plain is None:
-            return NotImplemented
-        return self._plain() == plain  # type: ignore[no-any-return]
-
-    def __ne__(self, other: object) -> bool:
-        plain = self._other(other)
-        if plain is None:
-            return NotImplemented
-        return self._plain() != plain  # type: ignore[no-any-return]
-
     def __or__(self, other: object) -> dict[Any, Any]:
         plain = self._other(other)
         if plain is None:

@@ -151,18 +151,6 @@ class SyncedList(Node, MutableSequence[Any], kind="list"):
             return other
         return None
 
-    def __eq__(self, other: object) -> bool:
-        plain = self._other(other)
-        if plain is None:
-            return NotImplemented
-        return self._plain() == plain  # type: ignore[no-any-return]
-
-    def __ne__(self, other: object) -> bool:
-        plain = self._other(other)
-        if plain is None:
-            return NotImplemented
-        return self._plain() != plain  # type: ignore[no-any-return]
-
     def _compare(self, other: object, op: Callable[[Any, Any], bool]) -> bool:
         plain = self._other(other)
         if plain is None:

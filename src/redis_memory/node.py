@@ -122,6 +122,24 @@ class Node:
             self._store.codec, nodes, NodeRef(self._kind, self._id), self._path
         )
 
+    # -- comparisons ----------------------------------------------------------
+
+    def _other(self, other: object) -> Any:
+        """Return ``other`` as a plain value of this node's type, or None."""
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        plain = self._other(other)
+        if plain is None:
+            return NotImplemented
+        return self._plain() == plain  # type: ignore[no-any-return]
+
+    def __ne__(self, other: object) -> bool:
+        plain = self._other(other)
+        if plain is None:
+            return NotImplemented
+        return self._plain() != plain  # type: ignore[no-any-return]
+
     # -- copies ---------------------------------------------------------------
 
     def __copy__(self) -> Any:
