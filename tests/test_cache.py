@@ -214,3 +214,14 @@ def test_embedded_url_shares_the_default_connection(
     finally:
         default._clear()
         default._close()
+
+
+def test_name_with_lone_surrogate_is_dropped(cached: Memory, namespace: str) -> None:
+    name = "odd\udc80name"
+    cached[name] = [1]
+    assert len(cached[name]) == 1
+    assert len(cached[name]) == 1
+    writer = Memory(namespace=namespace, client=_new_client(cached))
+    writer[name].append(2)
+    _wait_for(cached, writer._version())
+    assert len(cached[name]) == 2
