@@ -225,3 +225,34 @@ def test_name_with_lone_surrogate_is_dropped(cached: Memory, namespace: str) -> 
     writer[name].append(2)
     _wait_for(cached, writer._version())
     assert len(cached[name]) == 2
+
+
+def test_nested_write_keeps_path_cached(
+    cached: Memory, calls: list[tuple[object, ...]]
+) -> None:
+    cached.d = {"a": {"b": {"k": 0}}, "other": [1]}
+    for value in range(3):  # fills the cache and loads the scripts
+        cached.d["a"]["b"]["k"] = value
+        assert cached.d["a"]["b"]["k"] == value
+    before = len(calls)
+    cached.d["a"]["b"]["k"] = 10
+    assert cached.d["a"]["b"]["k"] == 10
+    # The path's reads come from the cache; only the write and the changed node's read go out.
+    assert len(calls) - before == 2
+    assert cached.d == {"a": {"b": {"k": 10}}, "other": [1]}
+
+
+def test_replacing_nested_value_drops_its_descendants(cached: Memory) -> None:
+    cached.d = {"a": {"b": [1, 2]}}
+    inner = cached.d["a"]["b"]
+    assert len(inner) == 2
+    cached.d["a"]["b"] = "scalar now"
+    with pytest.raises(LookupError, match="no longer exists"):
+        len(inner)
+    cached.grid = [[1], [2]]
+    row = cached.grid[0]
+    assert len(row) == 1
+    cached.grid[0] = 5
+    with pytest.raises(LookupError, match="no longer exists"):
+        len(row)
+    assert cached.grid == [5, [2]]

@@ -175,6 +175,7 @@ def test_dict_operations_match_dict(
         mem._clear()
 
 
+@pytest.mark.parametrize("backend", ["valkey", "cached"])
 @settings(
     max_examples=40,
     deadline=None,
@@ -185,13 +186,16 @@ def test_dict_operations_match_dict(
     steps=st.lists(st.tuples(st.integers(0, 2), list_ops), max_size=6),
 )
 def test_nested_list_operations_match(
+    backend: str,
     namespace: str,
     request: pytest.FixtureRequest,
     start: list[Any],
     steps: list[tuple[int, Op]],
 ) -> None:
-    mem = open_memory("valkey", namespace, request)
-    fresh = open_memory("valkey", namespace, request)
+    mem = open_memory(backend, namespace, request)
+    fresh = open_memory(
+        "valkey" if backend == "cached" else backend, namespace, request
+    )
     try:
         mem.grid = start
         for row, op in steps:
@@ -201,5 +205,7 @@ def test_nested_list_operations_match(
             want = _outcome(start[row], op)
             assert got == want, op.__name__
             assert fresh.grid == start, op.__name__
+            assert mem.grid == start, op.__name__
+            assert len(mem.grid[row]) == len(start[row]), op.__name__
     finally:
         mem._clear()

@@ -41,9 +41,11 @@ _MAX_REPLIES = 50_000
 # most recently keep one; another namespace's cache subscribes again when read.
 _MAX_SUBSCRIPTIONS = 8
 
-# A bucket key: the JSON text of a top-level name, or None for reads of the
-# namespace as a whole (its length, its names).
-Bucket = str | None
+# A bucket: ("name", field) for the namespace's entry of one top-level name (its
+# field is the name's JSON text), ("node", id) for reads of one nested node,
+# ("tree", field) for subtree reads under a name, or None for reads of the
+# namespace as a whole (its length, its names, all its values).
+Bucket = tuple[str, str] | None
 
 
 class ReadCache:
@@ -59,6 +61,8 @@ class ReadCache:
         # subscription can tell the process's own changes from others'.
         self.origin = store.origin
         self._buckets: dict[Bucket, dict[Hashable, Any]] = {}
+        # Top-level name -> the node buckets kept under it.
+        self._nodes_of: dict[str, set[Bucket]] = {}
         self._count = 0
         self._epoch = 0
         self._active = False
@@ -87,8 +91,14 @@ class ReadCache:
         """Return the epoch to pass to :meth:`keep` for a read about to be sent."""
         return self._epoch
 
-    def keep(self, epoch: int, bucket: Bucket, key: Hashable, reply: Any) -> None:
-        """Keep ``reply`` unless something was dropped since ``epoch`` was read."""
+    def keep(
+        self, epoch: int, bucket: Bucket, key: Hashable, reply: Any, name: str = ""
+    ) -> None:
+        """Keep ``reply`` unless something was dropped since ``epoch`` was read.
+
+        ``name`` is the top-level name of a node bucket, so that dropping the
+        name drops the node's replies too.
+        """
         if isinstance(reply, (list, dict)) and len(reply) > _MAX_REPLY_ENTRIES:
             return
         with self._lock:
@@ -97,18 +107,38 @@ class ReadCache:
             if self._count >= _MAX_REPLIES:
                 self._clear_locked()
             self._buckets.setdefault(bucket, {})[key] = reply
+            if name:
+                self._nodes_of.setdefault(name, set()).add(bucket)
             self._count += 1
 
-    def drop(self, bucket: Bucket) -> None:
-        """Drop the replies of one top-level name (None: of the whole namespace)."""
+    def drop(self, name: str | None) -> None:
+        """Drop every reply of one top-level name (None: of the whole namespace)."""
         with self._lock:
             self._epoch += 1
-            if bucket is None:
+            if name is None:
                 self._clear_locked()
                 return
+            buckets = [("name", name), ("tree", name), None]
+            buckets.extend(self._nodes_of.pop(name, ()))
+            self._pop_locked(buckets)
+
+    def drop_node(self, name: str, node_id: str) -> None:
+        """Drop the replies that a change of node ``node_id`` alone can alter.
+
+        That is the node's own replies and every subtree read under its
+        top-level name (and of the namespace), but not the nodes above or
+        beside it: a change that replaced or deleted no nested value leaves
+        their entries as they were.
+        """
+        with self._lock:
+            self._epoch += 1
+            self._pop_locked([("node", node_id), ("tree", name), None])
+
+    def _pop_locked(self, buckets: list[Bucket]) -> None:
+        for bucket in buckets:
             gone = self._buckets.pop(bucket, None)
-            whole = self._buckets.pop(None, None)
-            self._count -= len(gone or ()) + len(whole or ())
+            if gone:
+                self._count -= len(gone)
 
     def close(self) -> None:
         """Stop following the feed and drop everything, for good."""
@@ -165,6 +195,7 @@ class ReadCache:
 
     def _clear_locked(self) -> None:
         self._buckets.clear()
+        self._nodes_of.clear()
         self._count = 0
 
     # -- the feed -------------------------------------------------------------

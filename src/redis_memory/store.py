@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
-from .cache import MISS, ReadCache
+from .cache import MISS, Bucket, ReadCache
 from .codec import Codec
 from .connection import Connection, Script
 from .entries import NodeMap, Plan, has_reference, parse_dump
@@ -113,10 +113,16 @@ class Store:
         cache = self.cache
         if cache is None:
             return self._fetch(name, node, node_id, args)
+        top = ""
+        bucket: Bucket
         if node_id != ROOT_ID and node is not None:
-            bucket: str | None = node._name_field
+            top = node._name_field
+            if name in _SUBTREE_READS:
+                bucket = ("tree", top)
+            else:
+                bucket = ("node", node_id)
         elif name == "dict_get":
-            bucket = args[0]
+            bucket = ("name", args[0])
         else:
             bucket = None
         key = (name, node_id, args)
@@ -125,7 +131,9 @@ class Store:
             return reply
         epoch = cache.epoch()
         reply = self._fetch(name, node, node_id, args)
-        cache.keep(epoch, bucket, key, reply)
+        cache.keep(
+            epoch, bucket, key, reply, top if bucket and bucket[0] == "node" else ""
+        )
         return reply
 
     def _fetch(
@@ -179,9 +187,21 @@ class Store:
         return [node_id, "list", len(entries), *entries]
 
     def _write(
-        self, name: str, node: Node, operation: str, *args: Any, field: str = ""
+        self,
+        name: str,
+        node: Node,
+        operation: str,
+        *args: Any,
+        field: str = "",
+        nested: bool | None = True,
     ) -> Any:
-        """Run a write script; ``field`` names the top-level name a root operation changes."""
+        """Run a write script; ``field`` names the top-level name a root operation changes.
+
+        ``nested`` says whether the change may replace or delete nested nodes:
+        then the read cache drops everything under the top-level name, else
+        only what reads this node. None means the script's integer reply
+        says so in its lowest bit.
+        """
         name_field = node._name_field or field
         header = (
             self.keys.prefix,
@@ -195,16 +215,24 @@ class Store:
         batch = getattr(self.thread_local, "batch", None)
         if batch is not None:
             return batch.add(name, node, operation, (*header, *args))
+        reply = None
         try:
-            return self.connection.script(
+            reply = self.connection.script(
                 _script(name), self._routing, (*header, *args), write=True
             )
+            return reply
         except ResponseError as exc:
             raise self._translate(exc, node) from None
         finally:
             # Also after a failure, because a change whose reply was lost may have applied.
-            if self.cache is not None:
-                self.cache.drop(name_field or None)
+            cache = self.cache
+            if cache is not None:
+                if nested is None and reply is not None:
+                    nested = bool(int(reply) & 1)
+                if nested is False and node._name_field:
+                    cache.drop_node(node._name_field, node._id)
+                else:
+                    cache.drop(name_field or None)
 
     def _translate(self, exc: ResponseError, node: Node | None) -> Exception:
         where = node._path if node is not None else self.namespace
@@ -311,11 +339,17 @@ class Store:
             first_field = aliases[0]
         # A change message names the top-level name only when there is exactly one.
         field = first_field if count == 1 else ""
-        return int(
-            self._write(
-                "dict_update", node, operation, count, *args, *plan.specs(), field=field
-            )
+        reply = self._write(
+            "dict_update",
+            node,
+            operation,
+            count,
+            *args,
+            *plan.specs(),
+            field=field,
+            nested=None,
         )
+        return int(reply) >> 1
 
     def dict_setdefault(self, node: Node, key: Any, default: Any) -> tuple[bool, bytes]:
         """Store ``default`` under ``key`` unless present; return (inserted, entry)."""
@@ -331,6 +365,7 @@ class Store:
             entry,
             *plan.specs(),
             field=aliases[0],
+            nested=False,
         )
         return bool(int(reply[0])), bytes(reply[1])
 
@@ -372,7 +407,9 @@ class Store:
                 entry = self.codec.encode(value, "")
             except (TypeError, ValueError):
                 entry = self.codec.encode(value, _NewItems(node._path)._child_path(0))
-            reply = self._write("list_push", node, operation, side, 1, entry, 0)
+            reply = self._write(
+                "list_push", node, operation, side, 1, entry, 0, nested=False
+            )
             return int(reply)
 
         plan = self.plan()
@@ -389,6 +426,7 @@ class Store:
                 len(entries),
                 *entries,
                 *plan.specs(),
+                nested=False,
             )
         )
 
@@ -398,7 +436,13 @@ class Store:
         entry = plan.entry(value, node, index)
         return int(
             self._write(
-                "list_insert", node, "insert", _clamp(index), entry, *plan.specs()
+                "list_insert",
+                node,
+                "insert",
+                _clamp(index),
+                entry,
+                *plan.specs(),
+                nested=False,
             )
         )
 
@@ -406,7 +450,15 @@ class Store:
         """Replace the entry at ``index``."""
         plan = self.plan()
         entry = plan.entry(value, node, index)
-        self._write("list_set", node, "setitem", _clamp(index), entry, *plan.specs())
+        self._write(
+            "list_set",
+            node,
+            "setitem",
+            _clamp(index),
+            entry,
+            *plan.specs(),
+            nested=None,
+        )
 
     def list_pop(
         self,
@@ -488,7 +540,7 @@ class Store:
 
     def list_reverse(self, node: Node) -> None:
         """Reverse the list in place."""
-        self._write("list_reverse", node, "reverse")
+        self._write("list_reverse", node, "reverse", nested=False)
 
     def list_remove_at(self, node: Node, index: int, expected: bytes) -> bool:
         """Delete the entry at ``index`` if it still is ``expected``."""
@@ -516,6 +568,10 @@ _SCRIPT_ERROR = re.compile(r"\b(RM_[A-Z]+)\b ?(.*?)(?: script: |\n|$)")
 _PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 _INDEX_LIMIT = 2**62
+
+# Reads whose reply contains nested nodes' entries, so that a change anywhere
+# under the top-level name can alter it.
+_SUBTREE_READS = frozenset({"read_tree", "list_slice_get"})
 
 
 def _clamp(index: int) -> int:

@@ -14,6 +14,9 @@ local META = P .. 'meta'
 -- Never a stored entry, because entries are JSON text and JSON cannot start with a NUL byte.
 local MARK = '\0rm-mark'
 local CHUNK = 1000
+-- Set when drop() deletes a subtree, so a script can tell the client that
+-- nested nodes went (the client's read cache then drops more).
+local DROPPED = {any = false}
 
 local function nkey(id) return P .. 'n:' .. id end
 local function okey(id) return P .. 'o:' .. id end
@@ -111,6 +114,7 @@ end
 local function drop(v)
   local kind, id = ref_of(v)
   if not kind then return end
+  DROPPED.any = true
   local stack = {kind, id}
   local seen = {}
   while #stack > 0 do

@@ -44,4 +44,6 @@ for _, at in ipairs(pairs_at) do
   if id == 'root' then touch(field) end
 end
 changed()
-return added
+-- Twice the keys added, plus 1 when a replaced value was a nested list or dict.
+if DROPPED.any then return added * 2 + 1 end
+return added * 2

@@ -1,4 +1,5 @@
--- Replace the entry at index ARGV[8] with ARGV[9]; then node specs.
+-- Replace the entry at index ARGV[8] with ARGV[9]; then node specs. Return 1
+-- when the old entry was a nested list or dict, which is deleted, else 0.
 local id = ARGV[6]
 check_alive(id)
 local nk = nkey(id)
@@ -10,4 +11,5 @@ local old = redis.call('LINDEX', nk, i)
 redis.call('LSET', nk, i, ARGV[9])
 drop(old)
 changed()
-return i
+if DROPPED.any then return 1 end
+return 0
