@@ -3,7 +3,7 @@
 # Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh test
+bash scripts/setup.sh test,bench
 bash scripts/system-packages.sh
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench
