@@ -125,10 +125,10 @@ class ReadCache:
     def drop_node(self, name: str, node_id: str) -> None:
         """Drop the replies that a change of node ``node_id`` alone can alter.
 
-        That is the node's own replies and every subtree read under its
-        top-level name (and of the namespace), but not the nodes above or
-        beside it: a change that replaced or deleted no nested value leaves
-        their entries as they were.
+        Those are the node's own replies and every subtree read under its
+        top-level name or of the whole namespace. The replies of the nodes
+        above and beside it stay, because a change that replaced or deleted
+        no nested value leaves their entries as they were.
         """
         with self._lock:
             self._epoch += 1

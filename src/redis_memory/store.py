@@ -197,10 +197,10 @@ class Store:
     ) -> Any:
         """Run a write script; ``field`` names the top-level name a root operation changes.
 
-        ``nested`` says whether the change may replace or delete nested nodes:
-        then the read cache drops everything under the top-level name, else
-        only what reads this node. None means the script's integer reply
-        says so in its lowest bit.
+        ``nested`` is whether the change may replace or delete nested nodes.
+        If so, the read cache drops everything under the top-level name, else
+        only what reads this node. None means the lowest bit of the script's
+        integer reply tells.
         """
         name_field = node._name_field or field
         header = (
