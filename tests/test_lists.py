@@ -358,3 +358,26 @@ def test_large_list(mem: Memory) -> None:
     assert mem.big.aslist() == [*plain, 5000]
     del mem.big[100:4900]
     assert mem.big.aslist() == [*plain[:100], *plain[4900:], 5000]
+
+
+def test_index_argument_errors_match_list(mem: Memory) -> None:
+    plain = [1, 2]
+    mem.items = plain
+    cases = [
+        lambda target: target[10**20],
+        lambda target: target.__setitem__(10**20, 0),
+        lambda target: target.__delitem__(10**20),
+        lambda target: target.insert(10**20, 0),
+        lambda target: target.pop(10**20),
+        lambda target: target.pop(1.0),
+        lambda target: target.insert(None, 0),
+        lambda target: target.index(1, None),
+        lambda target: target.index(1, 0, "x"),
+    ]
+    for case in cases:
+        with pytest.raises(Exception) as expected:
+            case(plain)
+        with pytest.raises(type(expected.value)) as got:
+            case(mem.items)
+        assert str(got.value) == str(expected.value)
+    assert mem.items == [1, 2]

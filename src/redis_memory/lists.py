@@ -38,12 +38,29 @@ _CHILD = _Child()
 
 
 def _index(index: Any) -> int:
+    """Return an item index as ``list.__getitem__`` and ``__setitem__`` take it."""
     try:
-        return operator.index(index)
+        position = operator.index(index)
     except TypeError:
         raise TypeError(
             f"list indices must be integers or slices, not {type(index).__name__}"
         ) from None
+    if not -sys.maxsize - 1 <= position <= sys.maxsize:
+        raise IndexError("cannot fit 'int' into an index-sized integer")
+    return position
+
+
+def _argument(index: Any) -> int:
+    """Return an index argument as ``list.insert`` and ``list.pop`` take it."""
+    try:
+        position = operator.index(index)
+    except TypeError:
+        raise TypeError(
+            f"'{type(index).__name__}' object cannot be interpreted as an integer"
+        ) from None
+    if not -sys.maxsize - 1 <= position <= sys.maxsize:
+        raise OverflowError("Python int too large to convert to C ssize_t")
+    return position
 
 
 def _slice_parts(item: slice) -> tuple[int | None, int | None, int]:
@@ -115,6 +132,11 @@ class SyncedList(Node, MutableSequence[Any], kind="list"):
         self, value: Any, start: SupportsIndex = 0, stop: SupportsIndex = sys.maxsize
     ) -> int:
         """Return the first index of ``value``; raise ValueError if it is not present."""
+        for bound in (start, stop):
+            if not hasattr(type(bound), "__index__"):
+                raise TypeError(
+                    "slice indices must be integers or have an __index__ method"
+                )
         items = self._comparable(value)
         for position in range(*slice(start, stop).indices(len(items))):
             item = items[position]
@@ -264,12 +286,12 @@ class SyncedList(Node, MutableSequence[Any], kind="list"):
 
     def insert(self, index: SupportsIndex, value: Any) -> None:
         """Insert ``value`` before ``index``. O(1) at either end, else O(min(i, n - i))."""
-        position = _index(index)
+        position = _argument(index)
         self._store.list_insert(self, position, value)
 
     def pop(self, index: SupportsIndex = -1) -> Any:
         """Remove and return the item at ``index``; a nested list or dict comes back plain."""
-        position = _index(index)
+        position = _argument(index)
         raw, nodes = self._store.list_pop(self, None if position == -1 else position)
         value = self._store.codec.decode(raw, self._child_path(position))
         if type(value) is NodeRef:
