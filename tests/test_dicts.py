@@ -241,3 +241,12 @@ def test_huge_int_key_pop_keeps_value(mem: Memory) -> None:
     mem.d = {key: "precious", "other": 1}
     assert mem.d.pop(key) == "precious"
     assert mem.d == {"other": 1}
+
+
+def test_fromkeys_gives_plain_dict(mem: Memory) -> None:
+    mem.d = {}
+    made = type(mem.d).fromkeys(["a", "b"], 0)
+    assert made == {"a": 0, "b": 0}
+    assert type(made) is dict
+    mem.d.update(made)
+    assert mem.d == {"a": 0, "b": 0}

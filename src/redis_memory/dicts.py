@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import (
     ItemsView,
+    Iterable,
     Iterator,
     KeysView,
     Mapping,
@@ -110,6 +111,15 @@ class SyncedDict(Node, MutableMapping[Any, Any], kind="dict"):
             (key, self._wrap(value, key, raw[2 * i]))
             for i, (key, value) in enumerate(zip(keys, decoded, strict=True))
         ]
+
+    @classmethod
+    def fromkeys(cls, keys: Iterable[Any], value: Any = None) -> dict[Any, Any]:
+        """Return a plain dict of ``keys`` to ``value``, as ``dict.fromkeys`` does.
+
+        It is plain because a stored dict only comes from storing one: assign
+        the result to a name or key to store it.
+        """
+        return dict.fromkeys(keys, value)
 
     def asdict(self) -> dict[Any, Any]:
         """Return a plain dict copy, nested lists and dicts included (one round trip)."""
