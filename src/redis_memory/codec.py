@@ -22,6 +22,7 @@ Example
 from __future__ import annotations
 
 import json.encoder
+import re
 import reprlib
 from typing import Any, Final
 
@@ -53,6 +54,12 @@ __all__ = [
 ]
 
 _quote: Final = json.encoder.encode_basestring
+
+
+# encode_ref's output: {"$list":"<16 hex digits>"} or {"$dict":"..."}.
+_REF_KINDS: dict[bytes, str] = {b'{"$list":"': "list", b'{"$dict":"': "dict"}
+_REF_LENGTH = 10 + 16 + 2
+_REF_ID = re.compile(rb"[0-9a-f]{16}")
 
 
 class Codec:
@@ -265,6 +272,15 @@ class Codec:
         ModuleNotFoundError
             If ``text`` is a numpy array or scalar and numpy is not installed.
         """
+        if type(text) is bytes and len(text) == _REF_LENGTH:
+            # A reference written by encode_ref: skip parsing on the hot path of reads.
+            kind = _REF_KINDS.get(text[:10])
+            if (
+                kind is not None
+                and text[-2:] == b'"}'
+                and _REF_ID.fullmatch(text[10:-2])
+            ):
+                return NodeRef(kind, text[10:-2].decode())
         try:
             string = text.decode() if type(text) is bytes else text
             value, end = scan(string, 0)  # type: ignore[arg-type]
