@@ -19,7 +19,8 @@ import redis
 
 from core_operations import exercise_operations, wait_for_change
 from redis_memory import Memory, feed
-from redis_memory.connection import ClusterConnection, connect, connect_client
+from redis_memory.cluster import ClusterConnection
+from redis_memory.connection import connect, connect_client
 from redis_memory.errors import ServerUnavailableError
 from redis_memory.keys import KeySpace
 from redis_processes import ClusterProcesses, free_port, scratch_dir
