@@ -209,3 +209,42 @@ def test_nested_list_operations_match(
             assert len(mem.grid[row]) == len(start[row]), op.__name__
     finally:
         mem._clear()
+
+
+@pytest.mark.parametrize("backend", ["valkey", "cached"])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    start=st.dictionaries(
+        keys, st.dictionaries(keys, values, max_size=3), min_size=1, max_size=3
+    ),
+    steps=st.lists(st.tuples(keys, dict_ops), max_size=6),
+)
+def test_nested_dict_operations_match(
+    backend: str,
+    namespace: str,
+    request: pytest.FixtureRequest,
+    start: dict[Any, Any],
+    steps: list[tuple[Any, Op]],
+) -> None:
+    mem = open_memory(backend, namespace, request)
+    fresh = open_memory(
+        "valkey" if backend == "cached" else backend, namespace, request
+    )
+    try:
+        mem.tree = start
+        for key, op in steps:
+            if key not in start or not isinstance(start[key], dict):
+                continue
+            inner = mem.tree[key]
+            got = _outcome(inner, op)
+            want = _outcome(start[key], op)
+            assert got == want, op.__name__
+            assert mem.tree == start, op.__name__
+            assert len(mem.tree[key]) == len(start[key]), op.__name__
+            assert fresh.tree == start, op.__name__
+    finally:
+        mem._clear()
