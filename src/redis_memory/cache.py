@@ -4,7 +4,7 @@ Reads of data that no process changed cost no round trip: each reply of a read s
 is kept under the top-level name it belongs to, and a change message for that
 name, from any process, drops the name's copies. Copies are kept only while
 the feed's subscription is connected, because a message sent while it is
-disconnected is lost; on every (re)connect the whole cache is emptied.
+disconnected is lost. On every reconnect the whole cache is emptied.
 
 Coherence: another process's write is seen by the first read after its change
 message has arrived here. This process's own writes drop the name's copies
@@ -51,7 +51,7 @@ Bucket = tuple[str, str] | None
 class ReadCache:
     """Read replies of one namespace on one connection, valid while subscribed.
 
-    Lookups take no lock; filling and dropping take one, and every drop bumps
+    Lookups take no lock. Filling and dropping take one, and every drop bumps
     an epoch, so a reply that was read before a drop is never kept after it.
     """
 

@@ -24,7 +24,6 @@ from redis.exceptions import (
 
 from .connection import FAILOVER_RETRY_SECONDS, TRANSIENT, Connection, send
 from .errors import ServerUnavailableError
-from .server_errors import rejection
 
 if TYPE_CHECKING:
     from redis.client import PubSub
@@ -129,10 +128,8 @@ class ClusterConnection(Connection):
                 self._refresh()
                 attempt += 1
             except ResponseError as exc:
-                error = rejection(exc, self.url)
-                if error is None:
-                    raise
-                raise error from exc
+                self._raise_rejection(exc)
+                raise
             except TRANSIENT as exc:
                 if connection is not None:
                     connection.disconnect()  # type: ignore[no-untyped-call]

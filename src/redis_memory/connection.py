@@ -168,10 +168,8 @@ class Connection:
                 sent = True
                 return connection.read_response()
             except ResponseError as exc:
-                error = server_errors.rejection(exc, self.url)
-                if error is None:
-                    raise
-                raise error from exc
+                self._raise_rejection(exc)
+                raise
             except TRANSIENT as exc:
                 if connection is not None:
                     connection.disconnect()  # type: ignore[no-untyped-call]
@@ -181,6 +179,12 @@ class Connection:
             finally:
                 if connection is not None:
                     pool.release(connection)
+
+    def _raise_rejection(self, exc: ResponseError) -> None:
+        """Raise the library's error for a reply that retrying cannot change, if any."""
+        error = server_errors.rejection(exc, self.url)
+        if error is not None:
+            raise error from exc
 
     def _wait_before_retry(
         self,

@@ -35,9 +35,10 @@ class SyncedDict(Node, MutableMapping[Any, Any], kind="dict"):
     """A dict stored in Redis; every change is written at once.
 
     Obtain one by reading a stored dict, for example ``mem.config`` after
-    ``mem.config = {"theme": "dark"}``. Costs: one round trip per call; key
+    ``mem.config = {"theme": "dark"}``. Costs: one round trip per call. Key
     access, ``d[k] = v``, ``del``, ``pop`` and ``popitem`` are O(log n) on the
-    server (the insertion order is a sorted set), whole-dict operations O(n).
+    server, because the insertion order is a sorted set, and whole-dict
+    operations O(n).
     """
 
     __slots__ = ()

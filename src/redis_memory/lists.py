@@ -90,8 +90,8 @@ class SyncedList(Node, MutableSequence[Any], kind="list"):
 
     Obtain one by reading a stored list, for example ``mem.tasks`` after
     ``mem.tasks = [1, 2]``. Assigning a value copies it into Redis. Costs: one
-    round trip per call; ``append``, ``pop()`` and ``insert(0, x)`` do O(1)
-    work on the server, index access and middle inserts O(min(i, n - i)),
+    round trip per call. ``append``, ``pop()`` and ``insert(0, x)`` do O(1)
+    work on the server, index access and middle inserts O(min(i, n - i)), and
     whole-list operations O(n).
     """
 

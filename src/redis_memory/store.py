@@ -199,8 +199,8 @@ class Store:
 
         ``nested`` is whether the change may replace or delete nested nodes.
         If so, the read cache drops everything under the top-level name, else
-        only what reads this node. None means the lowest bit of the script's
-        integer reply tells.
+        only what reads this node. None means that the lowest bit of the
+        script's integer reply is that flag.
         """
         name_field = node._name_field or field
         header = (
@@ -554,9 +554,9 @@ class Store:
         return 0 if reply is None else int(reply)
 
 
-# Reads that _fetch_list answers for list nodes without running the script.
+# Reads that _fetch_list serves for list nodes without running the script.
 _LIST_READS = frozenset({"node_entries", "read_tree"})
-# How many list nodes with children a Store remembers before it forgets them all.
+# The maximum number of list nodes with children a Store records; past it the record is cleared.
 _MAX_LISTS_WITH_CHILDREN = 4096
 
 # A script's error reply: the server adds the script's position before the code
