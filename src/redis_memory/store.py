@@ -21,7 +21,7 @@ from redis.exceptions import ResponseError
 from .cache import MISS, Bucket, ReadCache
 from .codec import Codec
 from .connection import Connection, Script
-from .entries import NodeMap, Plan, has_reference, parse_dump
+from .entries import JoinedEntries, NodeMap, Plan, array_text, has_reference, parse_dump
 from .errors import CorruptValueError, StaleReferenceError
 from .keys import ROOT_ID, KeySpace
 
@@ -158,7 +158,7 @@ class Store:
         except ResponseError as exc:
             raise self._translate(exc, node) from None
 
-    def _fetch_list(self, name: str, node_id: str) -> list[Any] | None:
+    def _fetch_list(self, name: str, node_id: str) -> Any:
         """Return the reply of ``name`` for a list node, read with LRANGE, or None.
 
         LRANGE sends the entries as they are stored, while a script first
@@ -177,14 +177,16 @@ class Store:
             return None
         if name == "node_entries":
             return list(entries)
-        if has_reference(entries):
+        text = array_text(entries)
+        if has_reference(text):
             # Later reads of this list's tree go straight to the script.
             children = self._lists_with_children
             if len(children) >= _MAX_LISTS_WITH_CHILDREN:
                 children.clear()  # one call, so safe from several threads
             children.add(node_id)
             return None
-        return [node_id, "list", len(entries), *entries]
+        # The dump of one node, already parsed (see tree()).
+        return {node_id: ("list", JoinedEntries(entries, text))}
 
     def _write(
         self,
@@ -283,7 +285,9 @@ class Store:
 
     def tree(self, node: Node) -> NodeMap:
         """Return the parsed dump of ``node`` and every node below it."""
-        return parse_dump(self._read("read_tree", node, node._id))
+        reply = self._read("read_tree", node, node._id)
+        # A flat list read with LRANGE comes parsed already; see _fetch_list.
+        return reply if type(reply) is dict else parse_dump(reply)
 
     def list_get(self, node: Node, index: int) -> bytes:
         """Return the entry at ``index``; raise IndexError as a list does."""
