@@ -84,15 +84,10 @@ def measure(
     """
     count = settings.ops if ops is None else ops
     samples: dict[str, list[float]] = {contender.name: [] for contender in contenders}
-    for round_number in range(settings.rounds):
+    for _ in range(settings.rounds):
         gc.collect()
-        # Each round starts with another contender, because the one that runs
-        # right after a whole read of 100,000 elements paid up to 25% more
-        # (memory the allocator had just handed back to the system).
-        shift = round_number % len(contenders)
-        order = [*contenders[shift:], *contenders[:shift]]
-        done, spent = _run_round(order, count, settings.budget)
-        for index, contender in enumerate(order):
+        done, spent = _run_round(contenders, count, settings.budget)
+        for index, contender in enumerate(contenders):
             samples[contender.name].append(spent[index] / done[index])
             if contender.reset is not None:
                 contender.reset(done[index])
