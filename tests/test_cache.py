@@ -39,14 +39,7 @@ def _wait_for(memory: Memory, version: int) -> None:
     """Wait until ``memory``'s change feed has delivered ``version``."""
     cache = memory._store.cache
     assert cache is not None
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        subscription = cache._subscription
-        if subscription is not None and subscription.last_version >= version:
-            time.sleep(0.01)  # the callback runs right after the version is recorded
-            return
-        time.sleep(0.005)
-    raise AssertionError(f"the change feed did not reach version {version}")
+    assert cache.sync(version, 10), f"the change feed did not reach version {version}"
 
 
 def test_repeated_reads_send_nothing(
@@ -178,19 +171,15 @@ def test_update_rejects_non_string_names(cached: Memory) -> None:
 
 
 def test_subscriptions_are_bounded(server_url: str) -> None:
-    import threading
-
     memories = [Memory(server_url, f"bounded-{i}", cache=True) for i in range(20)]
     try:
         for memory in memories:
             memory.x = 1
             assert memory.x == 1
-        feeds = [
-            t
-            for t in threading.enumerate()
-            if t.name.startswith("redis-memory-feed[bounded-")
-        ]
-        assert len(feeds) <= 8
+        client = memories[0]._store.connection.client
+        channels = [memory._store.keys.channel for memory in memories]
+        subscribers = sum(count for _, count in client.pubsub_numsub(*channels))
+        assert 1 <= subscribers <= 8
         for memory in memories:
             assert memory.x == 1
     finally:
@@ -256,3 +245,137 @@ def test_replacing_nested_value_drops_its_descendants(cached: Memory) -> None:
     with pytest.raises(LookupError, match="no longer exists"):
         len(row)
     assert cached.grid == [5, [2]]
+
+
+def test_cache_starts_no_thread(cached: Memory) -> None:
+    import threading
+
+    before = threading.active_count()
+    cached.cfg = {"k": 1}
+    for _ in range(3):
+        assert cached.cfg["k"] == 1
+    assert cached._store.cache is not None
+    assert cached._store.cache.active
+    assert threading.active_count() == before
+
+
+def test_message_in_socket_is_handled_by_next_read(
+    cached: Memory, namespace: str
+) -> None:
+    cached.cfg = {"k": "old"}
+    assert cached.cfg["k"] == "old"
+    assert cached.cfg["k"] == "old"
+    # A subscriber of its own shows when the change message has been sent.
+    client = _new_client(cached)
+    watcher = client.pubsub()
+    watcher.subscribe(cached._store.keys.channel)
+    assert watcher.get_message(timeout=5)["type"] == "subscribe"
+    writer = Memory(namespace=namespace, client=_new_client(cached))
+    writer.cfg["k"] = "new"
+    message = watcher.get_message(timeout=5)
+    assert message is not None
+    assert message["type"] == "message"
+    # Both subscriptions got the message in the same event loop turn of the server.
+    time.sleep(0.05)
+    assert cached.cfg["k"] == "new"
+    watcher.close()
+
+
+def test_mutable_values_are_not_shared(cached: Memory) -> None:
+    cached.cfg = {"tags": {"a"}, "pair": (1, {2}), "when": [1]}
+    first = cached.cfg["tags"]
+    first.add("changed locally")
+    assert cached.cfg["tags"] == {"a"}
+    pair = cached.cfg["pair"]
+    pair[1].add(3)
+    assert cached.cfg["pair"] == (1, {2})
+
+
+def test_iteration_sees_own_writes(cached: Memory) -> None:
+    cached.items = [1, 2]
+    assert list(cached.items) == [1, 2]
+    cached.items.append(3)
+    assert list(cached.items) == [1, 2, 3]
+    cached.items[0] = {"nested": True}
+    first, *rest = cached.items
+    assert first == {"nested": True}
+    assert rest == [2, 3]
+    first["nested"] = False
+    assert next(iter(cached.items)) == {"nested": False}
+
+
+def test_kept_handle_path_follows_insert(cached: Memory) -> None:
+    cached.rows = [{"cell": {"v": 1}}]
+    assert cached.rows[0]["cell"]._path == "mem.rows[0]['cell']"
+    cached.rows.insert(0, "head")
+    assert cached.rows[1]["cell"]._path == "mem.rows[1]['cell']"
+    assert cached.rows[0] == "head"
+
+
+def test_memories_with_other_codecs_get_own_handles(
+    cached: Memory, server_url: str, namespace: str
+) -> None:
+    other = Memory(server_url, namespace, pickle_key=b"another codec")
+    assert other._store.cache is cached._store.cache
+    cached.cfg = {"inner": {"k": 1}}
+    mine = cached.cfg["inner"]
+    theirs = other.cfg["inner"]
+    assert mine._store is cached._store
+    assert theirs._store is other._store
+    assert cached.cfg["inner"]._store is cached._store
+    assert other.cfg["inner"]._store is other._store
+
+
+def test_writes_without_reads_read_own_messages(cached: Memory) -> None:
+    cached.log = []
+    assert len(cached.log) == 0  # subscribes
+    cache = cached._store.cache
+    assert cache is not None
+    feed = cache._feed
+    assert feed is not None
+    log = cached.log
+    for value in range(200):
+        log.append(value)
+    # Every 64th write reads the messages that have arrived, own ones included.
+    assert feed.version >= cached._version() - 64
+    assert cache.active
+
+
+def test_killed_subscription_drops_copies(cached: Memory, namespace: str) -> None:
+    cached.cfg = {"k": "old"}
+    assert cached.cfg["k"] == "old"
+    assert cached.cfg["k"] == "old"
+    client = _new_client(cached)
+    assert client.client_kill_filter(_type="pubsub") >= 1
+    # The change message is lost, because no subscription is left to get it.
+    writer = Memory(namespace=namespace, client=_new_client(cached))
+    writer.cfg["k"] = "new"
+    time.sleep(0.05)
+    assert cached.cfg["k"] == "new"
+    cache = cached._store.cache
+    assert cache is not None
+    deadline = time.monotonic() + 10
+    while not cache.active and time.monotonic() < deadline:
+        assert cached.cfg["k"] == "new"
+        time.sleep(0.05)
+    assert cache.active
+    writer.cfg["k"] = "newer"
+    assert cache.sync(writer._version(), 10)
+    assert cached.cfg["k"] == "newer"
+
+
+def test_health_check_on_silent_subscription(
+    cached: Memory, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redis_memory import inline_feed
+
+    monkeypatch.setattr(inline_feed, "_HEALTH_SECONDS", 0.0)
+    cached.cfg = {"k": 0}
+    writer = Memory(namespace=namespace, client=_new_client(cached))
+    for value in range(1, 6):
+        assert cached.cfg["k"] == value - 1
+        writer.cfg["k"] = value
+        assert cached._store.cache is not None
+        assert cached._store.cache.sync(writer._version(), 10)
+    assert cached.cfg["k"] == 5
+    assert cached._store.cache.active

@@ -383,3 +383,4 @@ def _forget_cached(store: Store, calls: list[_Call]) -> None:
     # The third header field is the changed top-level name, "" for the namespace.
     for field in dict.fromkeys(call.args[2] for call in calls):
         cache.drop(field or None)
+    cache.after_write()

@@ -3,12 +3,14 @@
 Reads of data that no process changed cost no round trip: each reply of a read script
 is kept under the top-level name it belongs to, and a change message for that
 name, from any process, drops the name's copies. Copies are kept only while
-the feed's subscription is connected, because a message sent while it is
+the cache's subscription is connected, because a message sent while it is
 disconnected is lost. On every reconnect the whole cache is emptied.
 
-Coherence: another process's write is seen by the first read after its change
-message has arrived here. This process's own writes drop the name's copies
-before the write returns, so a process always reads its own writes.
+Coherence: the subscription has no thread of its own (see
+:mod:`redis_memory.inline_feed`). Every cached read first handles the change
+messages that have arrived, so another process's write is seen by every read
+that starts after its message arrived. This process's own writes drop the
+name's copies before the write returns, so a process always reads its own writes.
 """
 
 from __future__ import annotations
@@ -19,12 +21,16 @@ import threading
 import time
 import weakref
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
+
+from redis.backoff import ExponentialWithJitterBackoff
+
+from .inline_feed import CONNECTION_ERRORS, InlineFeed
+from .keys import ROOT_ID
 
 if TYPE_CHECKING:
     from .connection import Connection
-    from .feed import Change, Subscription
-    from .memory import Memory
+    from .node import Node
     from .store import Store
 
 __all__ = ["MISS", "ReadCache", "shared_cache"]
@@ -37,9 +43,14 @@ MISS: Any = object()
 _MAX_REPLY_ENTRIES = 100_000
 # When the cache contains more replies than this, it is emptied and starts again.
 _MAX_REPLIES = 50_000
-# Each subscription keeps a connection and a thread, so only the namespaces read
-# most recently keep one; another namespace's cache subscribes again when read.
+# Names whose hash field text is remembered; past it the record is cleared.
+_MAX_FIELDS = 10_000
+# Each subscription keeps a connection, so only the namespaces read most
+# recently keep one; another namespace's cache subscribes again when read.
 _MAX_SUBSCRIPTIONS = 8
+# Own writes leave their change messages unread until the next read, so a
+# process that only writes reads them after this many writes.
+_WRITES_PER_DRAIN = 64
 
 # A bucket: ("name", field) for the namespace's entry of one top-level name (its
 # field is the name's JSON text), ("node", id) for reads of one nested node,
@@ -51,8 +62,9 @@ Bucket = tuple[str, str] | None
 class ReadCache:
     """Read replies of one namespace on one connection, valid while subscribed.
 
-    Lookups take no lock. Filling and dropping take one, and every drop bumps
-    an epoch, so a reply that was read before a drop is never kept after it.
+    Lookups take no lock of the cache. Filling and dropping take one, and
+    every drop bumps an epoch, so a reply that was read before a drop is
+    never kept after it.
     """
 
     def __init__(self, store: Store) -> None:
@@ -63,29 +75,83 @@ class ReadCache:
         self._buckets: dict[Bucket, dict[Hashable, Any]] = {}
         # Top-level name -> the node buckets kept under it.
         self._nodes_of: dict[str, set[Bucket]] = {}
+        # Top-level name -> its hash field, for reads of kept values by name.
+        self._fields: dict[Hashable, str] = {}
         self._count = 0
         self._epoch = 0
-        self._active = False
+        self._feed: InlineFeed | None = None
         self._lock = threading.Lock()
-        self._subscription: Subscription | None = None
-        self._starting = False
+        self._starting = threading.Lock()
         self._closed = False
+        self._writes = 0
+        # When the next attempt to subscribe may start, after a failed one.
+        self._retry_at = 0.0
+        self._attempt = 0
+        self._backoff = ExponentialWithJitterBackoff(base=0.05, cap=2.0)
         _every_cache.add(self)
 
     @property
     def active(self) -> bool:
-        """Whether replies are kept: the feed is connected."""
-        return self._active
+        """Whether replies are kept: the subscription is connected."""
+        return self._feed is not None
 
     def lookup(self, bucket: Bucket, key: Hashable) -> Any:
         """Return the kept reply, or :data:`MISS`."""
-        if not self._active:
+        feed = self._feed
+        if feed is None:
             self._start()
+            return MISS
+        if not feed.drain():
+            self._lost(feed)
             return MISS
         entries = self._buckets.get(bucket)
         if entries is None:
             return MISS
         return entries.get(key, MISS)
+
+    def value(self, node: Node, key: Hashable) -> Any:
+        """Return the decoded value kept for ``node[key]``, or :data:`MISS`.
+
+        Decoded values are kept next to the replies they come from, so the
+        same changes drop them. The key of a kept value includes the Store
+        (each Memory has its own codec) and the node's display path (a handle
+        inside the value carries a path that depends on it).
+        """
+        feed = self._feed
+        if feed is None:
+            return MISS
+        if not feed.drain():
+            self._lost(feed)
+            return MISS
+        if node._id == ROOT_ID:
+            entries = self._buckets.get(("name", self._fields.get(key, "")))
+        else:
+            entries = self._buckets.get(("node", node._id))
+        if entries is None:
+            return MISS
+        return entries.get((key, node._store, node._path), MISS)
+
+    def keep_value(self, epoch: int, node: Node, key: str | object, value: Any) -> None:
+        """Keep a decoded value read at ``node[key]``, as :meth:`keep` keeps a reply.
+
+        ``key`` is a str for a dict (a str key has no other key equal to it)
+        or a marker object for a value of the whole node. Pass only values
+        that no caller can change: immutable scalars and handles.
+        """
+        if node._id != ROOT_ID:
+            bucket: Bucket = ("node", node._id)
+            name = node._name_field
+        elif isinstance(key, str):
+            field = self._fields.get(key)
+            if field is None:
+                if len(self._fields) >= _MAX_FIELDS:
+                    self._fields.clear()  # one call, so safe from several threads
+                field = self._fields[key] = node._store.codec.encode_key(key, "")
+            bucket = ("name", field)
+            name = ""
+        else:
+            return
+        self.keep(epoch, bucket, (key, node._store, node._path), value, name)
 
     def epoch(self) -> int:
         """Return the epoch to pass to :meth:`keep` for a read about to be sent."""
@@ -102,7 +168,7 @@ class ReadCache:
         if isinstance(reply, (list, dict)) and len(reply) > _MAX_REPLY_ENTRIES:
             return
         with self._lock:
-            if not self._active or epoch != self._epoch:
+            if self._feed is None or epoch != self._epoch:
                 return
             if self._count >= _MAX_REPLIES:
                 self._clear_locked()
@@ -134,6 +200,19 @@ class ReadCache:
             self._epoch += 1
             self._pop_locked([("node", node_id), ("tree", name), None])
 
+    def after_write(self) -> None:
+        """Count an own write, and read the messages that arrived every few writes.
+
+        Call it after the write's drop. A process that writes without reading
+        would otherwise leave its own change messages in the server's output
+        buffer, until the server disconnects the subscription.
+        """
+        self._writes += 1
+        if self._writes % _WRITES_PER_DRAIN == 0:
+            feed = self._feed
+            if feed is not None and not feed.drain():
+                self._lost(feed)
+
     def _pop_locked(self, buckets: list[Bucket]) -> None:
         for bucket in buckets:
             gone = self._buckets.pop(bucket, None)
@@ -147,14 +226,7 @@ class ReadCache:
             for key, cache in list(_caches.items()):
                 if cache is self:
                     del _caches[key]
-        subscription = self._subscription
-        self._subscription = None
-        with self._lock:
-            self._active = False
-            self._epoch += 1
-            self._clear_locked()
-        if subscription is not None:
-            subscription.close()
+        self._pause()
 
     def sync(self, version: int, timeout: float) -> bool:
         """Wait until the feed has delivered ``version``; return False on timeout.
@@ -162,34 +234,45 @@ class ReadCache:
         Only then does a read reflect every change up to ``version``. With no
         connected subscription nothing is kept, so reads are fresh at once.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            subscription = self._subscription
-            if not self._active or subscription is None:
-                return True
-            if subscription.last_version >= version:
-                # The feed records the version just before it calls back; wait for the callback.
-                with self._lock:
-                    return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.001)
+        feed = self._feed
+        if feed is None:
+            return True
+        if feed.wait(version, timeout):
+            return True
+        if feed.closed:
+            self._lost(feed)
+            return True
+        return False
 
     def _pause(self) -> None:
         """Stop the subscription but keep the cache usable: the next read subscribes again."""
-        subscription = self._subscription
-        self._subscription = None
-        self._set_active(False)
-        if subscription is not None:
-            subscription.close()
+        with self._lock:
+            feed, self._feed = self._feed, None
+            self._epoch += 1
+            self._clear_locked()
+        if feed is not None:
+            feed.close()
+
+    def _lost(self, feed: InlineFeed) -> None:
+        """Drop everything after ``feed`` lost its connection; the next read subscribes again."""
+        with self._lock:
+            if self._feed is not feed:
+                return
+            self._feed = None
+            self._epoch += 1
+            self._clear_locked()
+        self._attempt = 1
+        self._retry_at = time.monotonic() + self._backoff.compute(1)
 
     def _reset_after_fork(self) -> None:
-        # The subscription thread did not survive fork(), so nothing would drop
-        # this copy's replies: empty it and subscribe again on the next read.
+        # The parent's subscription socket is shared with the parent, so nothing
+        # would drop this copy's replies: empty it and subscribe again on the next read.
+        feed = self._feed
+        if feed is not None:
+            feed.forget()
+        self._feed = None
         self._lock = threading.Lock()
-        self._subscription = None
-        self._starting = False
-        self._active = False
+        self._starting = threading.Lock()
         self._epoch += 1
         self._clear_locked()
 
@@ -201,55 +284,43 @@ class ReadCache:
     # -- the feed -------------------------------------------------------------
 
     def _start(self) -> None:
-        if self._subscription is not None or self._starting or self._closed:
+        if self._closed or time.monotonic() < self._retry_at:
             return
-        self._starting = True
+        if not self._starting.acquire(blocking=False):
+            return  # another thread subscribes, and this read goes to the server
         try:
-            from .feed import subscribe
-
-            _make_room(self)
-
-            owner = cast("Memory", _Owner(self._store))
-            # Own writes drop their copies before they return, so their change
-            # messages need no handling here.
-            self._subscription = subscribe(
-                owner, self._on_change, include_own=False, on_state=self._on_state
-            )
-            if self._subscription.state == "connected":
-                self._set_active(True)
-        except Exception as exc:  # a cache that cannot start only costs round trips
-            log.warning(
-                "read cache of namespace %r disabled: %s", self._store.namespace, exc
-            )
-        finally:
-            self._starting = False
-
-    def _on_state(self, subscription: Subscription) -> None:
-        self._set_active(subscription.state == "connected")
-
-    def _set_active(self, active: bool) -> None:
-        active = active and not self._closed
-        with self._lock:
-            if active == self._active:
+            if self._feed is not None or self._closed:
                 return
-            self._epoch += 1
-            self._clear_locked()
-            self._active = active
+            _make_room(self)
+            feed = InlineFeed(self._store, self._on_change)
+            feed.connect()
+        except (
+            CONNECTION_ERRORS
+        ) as exc:  # a cache that cannot start only costs round trips
+            self._attempt += 1
+            self._retry_at = time.monotonic() + self._backoff.compute(self._attempt)
+            level = logging.WARNING if self._attempt == 1 else logging.DEBUG
+            log.log(
+                level,
+                "read cache of namespace %r disabled: %s; reads go to the server, "
+                "and it subscribes again later",
+                self._store.namespace,
+                exc,
+            )
+        else:
+            with self._lock:
+                self._feed = feed
+                self._epoch += 1
+                self._clear_locked()
+            self._attempt = 0
+        finally:
+            self._starting.release()
 
-    def _on_change(self, change: Change) -> None:
-        if change.resync or change.name is None:
+    def _on_change(self, name: str | None) -> None:
+        if name is None:
             self.drop(None)
             return
-        self.drop(self._store.codec.encode_key(change.name, ""))
-
-
-class _Owner:
-    """The one attribute of a Memory that :func:`redis_memory.feed.subscribe` reads."""
-
-    __slots__ = ("_store",)
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
+        self.drop(self._store.codec.encode_key(name, ""))
 
 
 _caches: dict[tuple[int, str], ReadCache] = {}
@@ -260,7 +331,7 @@ def shared_cache(connection: Connection, store: Store) -> ReadCache:
     """Return the process's cache for ``store``'s namespace on ``connection``.
 
     Every Memory of one namespace and connection shares it, and with it one
-    subscription thread.
+    subscription.
     """
     key = (id(connection), store.namespace)
     with _caches_lock:
@@ -282,7 +353,7 @@ def _make_room(starting: ReadCache) -> None:
         live = [
             ref
             for ref in _subscribed
-            if (cache := ref()) is not None and cache._subscription is not None
+            if (cache := ref()) is not None and cache._feed is not None
         ]
         evicted = live[: max(0, len(live) - _MAX_SUBSCRIPTIONS + 1)]
         _subscribed[:] = [*live[len(evicted) :], weakref.ref(starting)]

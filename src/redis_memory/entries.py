@@ -25,6 +25,7 @@ __all__ = [
     "Plan",
     "array_text",
     "decode_entries",
+    "decode_entries_tagged",
     "has_reference",
     "key_repr",
     "parse_dump",
@@ -240,10 +241,12 @@ def decode_entries(codec: Codec, raw: Sequence[bytes], where: str) -> list[Any]:
     entries, over ten times faster than one call per entry for 100,000 of them
     (figures in docs/architecture.md). Tagged values are then decoded one by one.
     """
-    return _decode(codec, raw, where)[0]
+    return decode_entries_tagged(codec, raw, where)[0]
 
 
-def _decode(codec: Codec, raw: Sequence[bytes], where: str) -> tuple[list[Any], bool]:
+def decode_entries_tagged(
+    codec: Codec, raw: Sequence[bytes], where: str
+) -> tuple[list[Any], bool]:
     """Return the decoded entries and whether any of them was a tagged value."""
     if not raw:
         return [], False
@@ -303,7 +306,7 @@ def plain_entries(
     codec: Codec, raw: Iterable[bytes], nodes: NodeMap, where: str
 ) -> list[Any]:
     """Decode entries and replace every reference by its plain value from ``nodes``."""
-    items, tagged = _decode(codec, list(raw), where)
+    items, tagged = decode_entries_tagged(codec, list(raw), where)
     if tagged:
         assembler = _Assembler(codec, nodes)
         for index, item in enumerate(items):
@@ -343,7 +346,7 @@ class _Assembler:
 
         if kind == "list":
             if known is None:
-                items, tagged = _decode(self._codec, raw, where)
+                items, tagged = decode_entries_tagged(self._codec, raw, where)
             else:
                 items, tagged = known
             if tagged:
@@ -354,7 +357,7 @@ class _Assembler:
 
         if known is None:
             keys = decode_entries(self._codec, raw[0::2], f"{where} keys")
-            values, tagged = _decode(self._codec, raw[1::2], where)
+            values, tagged = decode_entries_tagged(self._codec, raw[1::2], where)
         else:
             keys, values, tagged = known[0][0::2], known[0][1::2], known[1]
         if not tagged:

@@ -364,7 +364,7 @@ class Subscription:
                 self._lost(exc, attempt)
                 self._stop.wait(self._backoff.compute(attempt))
             finally:
-                _close_quietly(pubsub)
+                close_quietly(pubsub)
         self._state = "closed"
 
     def _connect(self) -> PubSub:
@@ -384,7 +384,7 @@ class Subscription:
             # Read after subscribing, so that every later change arrives as a message.
             self._seen_version = int(self._client.get(self._version_key) or 0)
         except BaseException:
-            _close_quietly(pubsub)
+            close_quietly(pubsub)
             raise
         return pubsub
 
@@ -413,7 +413,7 @@ class Subscription:
 
     def _handle(self, data: Any) -> None:
         if not self._include_own and isinstance(data, bytes) and self._own_mark in data:
-            version = _leading_version(data)
+            version = leading_version(data)
             if version is not None and version == self._seen_version + 1:
                 # An own change that is skipped anyway: parsing it cost about as
                 # much CPU as the write that sent it.
@@ -497,7 +497,7 @@ class Subscription:
                 )
 
 
-def _leading_version(data: bytes) -> int | None:
+def leading_version(data: bytes) -> int | None:
     """Return the version of a message that starts ``{"v":<digits>,``, else None."""
     if not data.startswith(b'{"v":'):
         return None
@@ -506,7 +506,7 @@ def _leading_version(data: bytes) -> int | None:
     return int(digits) if end > 5 and digits.isdigit() else None
 
 
-def _close_quietly(pubsub: PubSub) -> None:
+def close_quietly(pubsub: PubSub) -> None:
     try:
         pubsub.close()
     except _CONNECTION_ERRORS as exc:

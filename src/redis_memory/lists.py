@@ -12,15 +12,18 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, MutableSequence
 from typing import Any, SupportsIndex, overload
 
+from .cache import MISS
 from .codec import NodeRef
-from .entries import decode_entries, plain_entries
-from .node import Node
+from .entries import decode_entries, decode_entries_tagged, plain_entries
+from .node import Node, is_shareable
 from .store import list_digest
 
 __all__ = ["SyncedList"]
 
 # How often sort(), remove() and *= read again after another writer changed the list.
 _MAX_CONFLICTS = 50
+# The read cache's key for a list's items as a whole.
+_ITEMS = object()
 
 
 class _Child:
@@ -117,10 +120,33 @@ class SyncedList(Node, MutableSequence[Any], kind="list"):
         return self._decode(self._store.list_get(self, position), position)
 
     def __iter__(self) -> Iterator[Any]:
+        # Unlike a list's iterator, this one reads every item when it is created.
+        cache = self._store.cache
+        if cache is None:
+            return iter(self._items()[0])
+        items = cache.value(self, _ITEMS)
+        if items is MISS:
+            epoch = cache.epoch()
+            values, shareable = self._items()
+            items = tuple(values)
+            if shareable:
+                cache.keep_value(epoch, self, _ITEMS, items)
+        return iter(items)
+
+    def _items(self) -> tuple[list[Any], bool]:
+        """Return the items, nested values as handles, and whether all are shareable."""
         raw = self._store.entries(self)
-        values = decode_entries(self._store.codec, raw, self._path)
+        values, tagged = decode_entries_tagged(self._store.codec, raw, self._path)
+        if not tagged:
+            # Untagged entries are JSON scalars: str, int, float, bool or None.
+            return values, True
+        shareable = True
         for index, value in enumerate(values):
-            yield self._wrap(value, index)
+            if type(value) is NodeRef:
+                values[index] = self._wrap(value, index)
+            elif shareable and not is_shareable(value):
+                shareable = False
+        return values, shareable
 
     def __reversed__(self) -> Iterator[Any]:
         return reversed(list(self))  # type: ignore[no-any-return]

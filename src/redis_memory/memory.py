@@ -115,11 +115,15 @@ class Memory:
 
     # -- names as attributes --------------------------------------------------
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattribute__(self, name: str) -> Any:
+        # Names are looked up here rather than in __getattr__, which Python
+        # calls only after a failed lookup: that failure took 0.6 of the
+        # 1.4 us of a cached mem.cfg.
         if name.startswith("_"):
-            raise AttributeError(f"'Memory' object has no attribute {name!r}")
+            return object.__getattribute__(self, name)
+        root: _Namespace = object.__getattribute__(self, "_root")
         try:
-            return self._root[name]
+            return root[name]
         except KeyError:
             raise AttributeError(
                 f"'Memory' object has no attribute {name!r}: nothing is stored under "

@@ -10,7 +10,10 @@ from its parent.
 
 from __future__ import annotations
 
+import datetime
 import json
+import uuid
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .codec import NodeRef
@@ -19,7 +22,28 @@ from .entries import key_repr, to_plain
 if TYPE_CHECKING:
     from .store import Store
 
-__all__ = ["Node"]
+__all__ = ["Node", "is_shareable"]
+
+# Decoded types whose values cannot be changed, so the read cache can hand the
+# same object to every caller. Tuples and frozensets are left out, because a
+# tuple may contain a set.
+_IMMUTABLE = frozenset(
+    {
+        str,
+        int,
+        float,
+        bool,
+        type(None),
+        bytes,
+        complex,
+        Decimal,
+        datetime.datetime,
+        datetime.date,
+        datetime.time,
+        datetime.timedelta,
+        uuid.UUID,
+    }
+)
 
 
 class Node:
@@ -154,3 +178,11 @@ class Node:
         return (type(plain), (plain,))
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def is_shareable(value: object) -> bool:
+    """Return whether one decoded ``value`` may be returned to several callers.
+
+    Immutable scalars may, and so may handles, because a handle keeps no data.
+    """
+    return type(value) in _IMMUTABLE or isinstance(value, Node)

@@ -235,6 +235,7 @@ class Store:
                     cache.drop_node(node._name_field, node._id)
                 else:
                     cache.drop(name_field or None)
+                cache.after_write()
 
     def _translate(self, exc: ResponseError, node: Node | None) -> Exception:
         where = node._path if node is not None else self.namespace
