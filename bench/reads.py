@@ -6,9 +6,7 @@ while redis-memory and pottery return decoded Python values.
 
 from __future__ import annotations
 
-import os
 import statistics
-import threading
 import time
 import warnings
 from typing import Any
@@ -25,7 +23,6 @@ from redis_memory import Memory
 __all__ = [
     "count_round_trips",
     "measure_coherence",
-    "measure_feed_cost",
     "measure_reads",
     "nested_value",
 ]
@@ -33,8 +30,6 @@ __all__ = [
 LIST_SIZE = 100_000
 # Seconds after which a change not yet seen by a cached read counts as a timeout.
 _COHERENCE_TIMEOUT = 1.0
-# Seconds to wait for the subscription thread to start or to catch up.
-_DRAIN_SECONDS = 0.1
 # 1,000 records of 100 scalars each: an id, a name and 98 scores.
 RECORDS = 1_000
 SCORES = 98
@@ -226,56 +221,6 @@ def _small_reads(context: Context) -> list[Row]:
         del mem.items
     raw.delete("raw:cfg", "raw:items", "pottery:cfg", "pottery:items")
     return rows
-
-
-def measure_feed_cost(context: Context, writes: int) -> LatencyRow:
-    """Return the CPU time that the cache's subscription thread spends per own write.
-
-    Every write publishes a change message, which reaches this process's
-    subscription thread too. The thread's CPU time comes from
-    ``/proc/self/task/<id>/stat`` (Linux), before and after ``writes`` appends.
-    """
-    mem = context.cached_mem
-    mem.feed_items = []
-    items = mem.feed_items
-    len(mem)  # starts the subscription
-    time.sleep(_DRAIN_SECONDS)
-    threads = [
-        t for t in threading.enumerate() if t.name.startswith("redis-memory-feed")
-    ]
-    if not threads or threads[0].native_id is None:
-        return LatencyRow(
-            "subscription thread CPU per own write", None, None, "no thread"
-        )
-    thread_id = threads[0].native_id
-    before = _thread_cpu_seconds(thread_id)
-    for value in range(writes):
-        items.append(value)
-    time.sleep(_DRAIN_SECONDS * 5)
-    after = _thread_cpu_seconds(thread_id)
-    del mem.feed_items
-    if before is None or after is None:
-        return LatencyRow(
-            "subscription thread CPU per own write", None, None, "no /proc"
-        )
-    return LatencyRow(
-        "subscription thread CPU per own write",
-        (after - before) / writes,
-        None,
-        f"{writes:,} appends with the read cache on; thread CPU time from /proc, "
-        f"in clock ticks of {1e3 / os.sysconf('SC_CLK_TCK'):g} ms",
-    )
-
-
-def _thread_cpu_seconds(thread_id: int) -> float | None:
-    """Return a thread's user plus system CPU seconds, or None off Linux."""
-    try:
-        with open(f"/proc/self/task/{thread_id}/stat", encoding="ascii") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    # Fields 14 and 15 of stat(5), counted after the command name's ")".
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure_coherence(context: Context, changes: int) -> list[LatencyRow]:

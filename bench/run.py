@@ -36,7 +36,6 @@ from mutations import measure_mutations, measure_server_time  # noqa: E402
 from reads import (  # noqa: E402
     count_round_trips,
     measure_coherence,
-    measure_feed_cost,
     measure_reads,
 )
 from report import plot_scaling, render_markdown, render_text  # noqa: E402
@@ -103,9 +102,6 @@ def run(context: Context, command: str) -> Results:
     results.round_trips = count_round_trips(context, (1, 2, 8))
     _step("coherence of cached reads")
     results.coherence = measure_coherence(context, 50 if context.quick else 300)
-    results.coherence.append(
-        measure_feed_cost(context, 2_000 if context.quick else 10_000)
-    )
     _step("batches")
     results.rows += measure_batches(context)
     _step("memory")

@@ -192,6 +192,12 @@ class InlineFeed:
             self._reader.feed(data)
             while (reply := self._reader.gets()) is not False:
                 self._dispatch(reply)
+            # A short read took everything that had arrived, which saves a
+            # recv() that would fail. TLS returns one record at a time, though.
+            if len(data) < _READ_SIZE and not (
+                isinstance(sock, ssl.SSLSocket) and sock.pending()
+            ):
+                return
 
     def _read_until(
         self, done: Callable[[Any], bool], timeout: float, request: str

@@ -74,7 +74,7 @@ class Memory:
         An existing redis-py client to use instead of ``url``.
     cache : bool, optional
         Keep local copies of read results and drop them when the change feed
-        reports a change (one subscription thread per namespace and process).
+        reports a change (one subscription connection per namespace and process).
         Default: True with ``url``, False with ``client``, whose lifetime the
         library does not control.
 
@@ -248,7 +248,7 @@ class Memory:
             )
 
     def _close(self) -> None:
-        """Stop the namespace's read cache and its subscription thread in this process.
+        """Stop the namespace's read cache and close its subscription in this process.
 
         Every Memory of the namespace on the same connection shares the cache,
         so they all read from Redis afterwards.
