@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from .codec import Codec, NodeRef
-from .codec_decoder import NODE_ID
 from .errors import CorruptValueError, RedisMemoryError
 from .json_array import parse_array
 
@@ -271,20 +270,14 @@ def decode_entries_tagged(
 
 
 def parse_dump(dump: Sequence[Any], start: int = 0) -> NodeMap:
-    """Parse a script's subtree dump (id, kind, n, n entries, ...) from ``start``."""
+    """Parse a script's subtree dump (id, kind, [entries], ...) from ``start``."""
     nodes: NodeMap = {}
-    i = start
-    while i < len(dump):
-        node_id = _text(dump[i])
-        kind = _text(dump[i + 1])
-        count = int(dump[i + 2])
-        nodes[node_id] = (kind, list(dump[i + 3 : i + 3 + count]))
-        i += 3 + count
+    for i in range(start, len(dump) - 2, 3):
+        node_id, kind, entries = dump[i], dump[i + 1], dump[i + 2]
+        if type(node_id) is bytes:
+            node_id, kind = node_id.decode(), kind.decode()
+        nodes[node_id] = (kind, entries if type(entries) is list else list(entries))
     return nodes
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def to_plain(
@@ -420,13 +413,15 @@ def _decode_tagged(codec: Codec, raw: Sequence[bytes], items: list[Any]) -> bool
     """Decode the tagged values among ``items`` in place; return False on an error.
 
     A reference, ``{"$list": "<id>"}`` or ``{"$dict": "<id>"}`` once parsed,
-    becomes a NodeRef here, without parsing its text again in the codec.
+    becomes a NodeRef here, without parsing its text again in the codec. Its
+    id is not checked, because the assembler only looks it up among the
+    dump's node ids, which the script matched as hex digits.
     """
     for index, value in enumerate(items):
         if type(value) is dict and len(value) == 1:
-            tag, node_id = next(iter(value.items()))
+            ((tag, node_id),) = value.items()
             kind = _REFERENCE_KINDS.get(tag)
-            if kind is not None and type(node_id) is str and NODE_ID.fullmatch(node_id):
+            if kind is not None and type(node_id) is str:
                 items[index] = NodeRef(kind, node_id)
                 continue
         if type(value) is dict or type(value) is list:
