@@ -270,7 +270,9 @@ def render_markdown(results: Results) -> str:
         f"{settings.budget:g} s if that ends first. The contenders take turns "
         "in slices of about 1 ms, so that other programs on the machine slow them "
         "alike. For the cost versus size, every size takes its turns in the same "
-        f"rounds. A figure is the median of {settings.rounds} rounds. Rates are "
+        "rounds, and pottery's single mutations run in rounds of their own, "
+        "because its deep set rewrites the whole value and slowed the others "
+        f"by up to 50%. A figure is the median of {settings.rounds} rounds. Rates are "
         "operations per second; ratios divide a rate by the raw rate, so higher is "
         "better. redis-memory runs with `Memory(url, namespace, cache=False)`, so "
         'that its writes are timed alone, except in rows that say "read cache '

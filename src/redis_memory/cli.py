@@ -195,8 +195,8 @@ def _global_options(*, suppress_defaults: bool) -> argparse.ArgumentParser:
 def _open_memory(args: argparse.Namespace, namespace: str | None = None) -> Memory:
     """Return the Memory that ``--url`` and ``--namespace`` (or ``namespace``) name.
 
-    A command reads each value once, so the read cache, which would start a
-    subscription thread, is off.
+    A command reads each value once, so the read cache, which would open a
+    subscription connection, is off.
     """
     chosen = args.namespace if namespace is None else namespace
     return Memory(args.url, chosen, cache=False)
