@@ -379,3 +379,35 @@ def test_health_check_on_silent_subscription(
         assert cached._store.cache.sync(writer._version(), 10)
     assert cached.cfg["k"] == 5
     assert cached._store.cache.active
+
+
+def test_threads_read_while_other_client_writes(cached: Memory, namespace: str) -> None:
+    import threading
+
+    cached.counter = {"n": 0}
+    writer = Memory(namespace=namespace, client=_new_client(cached))
+    errors: list[BaseException] = []
+    reads = [0] * 4
+    stop = threading.Event()
+
+    def read(slot: int) -> None:
+        try:
+            while not stop.is_set():
+                assert isinstance(cached.counter["n"], int)
+                reads[slot] += 1
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read, args=(slot,)) for slot in range(4)]
+    for thread in threads:
+        thread.start()
+    for value in range(1, 201):
+        writer.counter["n"] = value
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+    assert errors == []
+    assert min(reads) > 0
+    assert cached._store.cache is not None
+    assert cached._store.cache.sync(writer._version(), 10)
+    assert cached.counter["n"] == 200

@@ -83,7 +83,12 @@ class InlineFeed:
         self._connection: Connection | None = None
         self._socket: socket.socket | None = None
         self._reader = hiredis.Reader()
+        # One poll object for reads without the lock and one for reads with it,
+        # because two calls of one poll object at a time raise RuntimeError.
         self._poller = select.poll()
+        self._locked_poller = select.poll()
+        # True while a thread handles messages it has taken from the socket.
+        self._busy = False
         # The newest version whose message was handled, own ones included.
         self.version = 0
         self._last_traffic = 0.0
@@ -108,6 +113,7 @@ class InlineFeed:
             self.version = self._store.version()
             sock.setblocking(False)
             self._poller.register(sock.fileno(), select.POLLIN)
+            self._locked_poller.register(sock.fileno(), select.POLLIN)
         except BaseException:
             self._close_locked()
             raise
@@ -121,12 +127,27 @@ class InlineFeed:
         After False the feed is closed, and its owner must treat every copy
         as stale.
         """
+        if not self._busy:
+            # Without the lock when nothing has arrived: a read costs one poll.
+            try:
+                ready = bool(self._poller.poll(0))
+            except RuntimeError:  # another thread's poll() is running
+                ready = True
+            # A thread that is handling messages it has read sets _busy first, so
+            # this read waits for the copies those messages make stale to go.
+            if (
+                not ready
+                and not self._busy
+                and time.monotonic() - self._last_traffic <= _HEALTH_SECONDS
+            ):
+                return self._socket is not None
         with self._lock:
             sock = self._socket
             if sock is None:
                 return False
+            self._busy = True
             try:
-                if self._poller.poll(0):
+                if self._locked_poller.poll(0):
                     self._read_available(sock)
                 elif time.monotonic() - self._last_traffic > _HEALTH_SECONDS:
                     self._check_health()
@@ -140,20 +161,25 @@ class InlineFeed:
                 )
                 self._close_locked()
                 return False
+            finally:
+                self._busy = False
             return True
 
     def wait(self, version: int, timeout: float) -> bool:
         """Handle messages until ``version`` was handled; return False on timeout or loss."""
         deadline = time.monotonic() + timeout
+        # A poll object of its own, because drain() polls without the lock.
+        poller = select.poll()
+        sock = self._socket
+        if sock is not None:
+            poller.register(sock.fileno(), select.POLLIN)
         while self.drain():
             if self.version >= version:
                 return True
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            with self._lock:
-                if self._socket is not None:
-                    self._poller.poll(min(left, 0.05) * 1000)
+            poller.poll(min(left, 0.05) * 1000)
         return False
 
     def close(self) -> None:
