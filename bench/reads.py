@@ -205,6 +205,8 @@ def _small_reads(context: Context) -> list[Row]:
         ]
         for operation, contenders, note, ops in cases:
             times = measure(contenders, context.settings, ops=ops)
+            if operation.startswith("iterate") and cached:
+                note += _loop_floor(context, times["raw"], ops)
             rows.append(
                 Row(
                     "Reads of unchanged values",
@@ -221,6 +223,21 @@ def _small_reads(context: Context) -> list[Row]:
         del mem.items
     raw.delete("raw:cfg", "raw:items", "pottery:cfg", "pottery:items")
     return rows
+
+
+def _loop_floor(context: Context, raw_seconds: float, ops: int) -> str:
+    """Return a note on the time a bare Python loop over 1,000 items takes."""
+    items = tuple(range(1_000))
+
+    def bare_loop(i: int) -> None:
+        for _ in items:
+            pass
+
+    floor = measure([Contender("loop", bare_loop)], context.settings, ops=ops)["loop"]
+    return (
+        f"; a bare Python loop over a 1,000-tuple takes {floor * 1e6:.1f} us here, "
+        f"{raw_seconds / floor:.1f}x raw by itself"
+    )
 
 
 def measure_coherence(context: Context, changes: int) -> list[LatencyRow]:

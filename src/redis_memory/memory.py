@@ -226,10 +226,11 @@ class Memory:
     def _sync(self, timeout: float = 5.0) -> None:
         """Wait until reads here reflect every change made so far, by any process.
 
-        With the read cache on, another process's change is seen once its
-        change message has arrived: a median of 0.13 ms on loopback (see
-        docs/benchmarks.md). Call this after learning of a change by other means (a
-        queue, a file, a message) and before reading it. Costs one round trip.
+        With the read cache on, another process's change is seen by every read
+        that starts after its change message has arrived, a median of 0.15 ms
+        after the write on loopback (see docs/benchmarks.md). Call this after
+        learning of a change by other means (a queue, a file, a message) and
+        before reading it. Costs one round trip.
 
         Raises
         ------
