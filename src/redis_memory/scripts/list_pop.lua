@@ -4,29 +4,31 @@
 local id = ARGV[6]
 local nk = nkey(id)
 local is_pop = ARGV[9] == 'pop'
-local value
+local value, i, n
 if ARGV[8] == '' then
   -- The last entry needs no length. A node's key is deleted with the node, so
   -- only an empty reply can come from a deleted node.
-  value = redis.call('RPOP', nk)
+  value = redis.call('LINDEX', nk, -1)
   if not value then
     check_alive(id)
     fail('RM_INDEX pop from empty list')
   end
 else
   check_alive(id)
-  local n = redis.call('LLEN', nk)
+  n = redis.call('LLEN', nk)
   if n == 0 and is_pop then fail('RM_INDEX pop from empty list') end
-  local i = normalise_index(tonumber(ARGV[8]), n)
+  i = normalise_index(tonumber(ARGV[8]), n)
   if not i then
     if is_pop then fail('RM_INDEX pop index out of range') end
     fail('RM_INDEX list assignment index out of range')
   end
-  value = remove_at(nk, i, n)
+  value = redis.call('LINDEX', nk, i)
 end
+-- The dump comes first, so that a subtree found corrupt leaves the list as it was.
 local out = {value}
 local kind, child = ref_of(value)
 if kind and ARGV[10] == '1' then dump_into(out, kind, child) end
+if i then remove_at(nk, i, n) else redis.call('RPOP', nk) end
 drop(value)
 changed()
 return out
