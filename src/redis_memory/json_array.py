@@ -8,7 +8,8 @@ timeit on the benchmark machine of docs/benchmarks.md).
 orjson and :mod:`json` give the same values for every text that both accept,
 with one exception: orjson turns an integer beyond 64 bits into a float. Text
 with a run of 19 or more digits therefore goes to :mod:`json`, like text that
-orjson rejects (``NaN``, lone surrogates, nesting deeper than 1,024). A float
+orjson rejects (lone surrogates, nesting deeper than 1,024). Both parsers
+accept whitespace around an entry, and so does the codec for one entry. A float
 written by ``repr`` has at most 17 significant digits, so a run that long only
 occurs in big ints and strings.
 """
@@ -37,7 +38,13 @@ def parse_array(text: bytes) -> list[Any] | None:
         else:
             return values if type(values) is list else None
     try:
-        values = json.loads(text)
+        values = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         return None
     return values if type(values) is list else None
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON, and the codec rejects them in one entry,
+    # so the array gives up and each entry is decoded, or rejected, on its own.
+    raise ValueError(f"{name} is not valid JSON")
