@@ -411,3 +411,54 @@ def test_threads_read_while_other_client_writes(cached: Memory, namespace: str) 
     assert cached._store.cache is not None
     assert cached._store.cache.sync(writer._version(), 10)
     assert cached.counter["n"] == 200
+
+
+def test_subclass_keeps_its_class_attributes(server_url: str, namespace: str) -> None:
+    class Notes(Memory):
+        kind = "notes"
+
+        def count(self) -> int:
+            return len(self)
+
+    notes = Notes(server_url, namespace)
+    try:
+        notes.x = [1]
+        assert notes.kind == "notes"
+        assert notes.count() == 1
+        assert notes.x == [1]
+        assert "kind" not in notes
+    finally:
+        notes._clear()
+        notes._close()
+
+
+def test_uncached_write_drops_cached_copies(cached: Memory, server_url: str) -> None:
+    plain = Memory(server_url, cached._namespace, cache=False)
+    assert plain._store.connection is cached._store.connection
+    cache = cached._store.cache
+    assert cache is not None
+    cached.cfg = {"k": 0}
+    for value in range(1, 4):
+        assert cached.cfg["k"] == value - 1
+        assert cached.cfg["k"] == value - 1
+        node = ("node", cached.cfg._id)
+        assert cache._buckets.get(node)
+        plain.cfg["k"] = value
+        # Dropped by the write itself, not by its change message, which may come later.
+        assert cache._buckets.get(node) is None
+        assert cached.cfg["k"] == value
+
+
+def test_own_message_drops_after_unsure_write(cached: Memory, namespace: str) -> None:
+    cache = cached._store.cache
+    assert cache is not None
+    cached.cfg = {"k": 1}
+    assert cached.cfg["k"] == 1
+    assert cached.cfg["k"] == 1
+    # A change that this process sent, whose reply was lost, applied late.
+    late = Memory(namespace=namespace, client=_new_client(cached))
+    late._store._origin = cache.origin
+    cache.after_unsure_write()
+    late.cfg["k"] = 2
+    assert cache.sync(late._version(), 10)
+    assert cached.cfg["k"] == 2

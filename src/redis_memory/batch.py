@@ -377,10 +377,10 @@ def _failure(store: Store, calls: list[_Call], done: int, error: str) -> Excepti
 
 def _forget_cached(store: Store, calls: list[_Call]) -> None:
     """Drop the read cache's copies of every top-level name the batch changed."""
-    cache = getattr(store, "cache", None)
+    cache = store.cache_to_drop()
     if cache is None:
         return
     # The third header field is the changed top-level name, "" for the namespace.
     for field in dict.fromkeys(call.args[2] for call in calls):
         cache.drop(field or None)
-    cache.after_write()
+    cache.after_write(len(calls))

@@ -15,6 +15,7 @@ name's copies before the write returns, so a process always reads its own writes
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from .node import Node
     from .store import Store
 
-__all__ = ["MISS", "ReadCache", "shared_cache"]
+__all__ = ["MISS", "ReadCache", "existing_cache", "shared_cache"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ MISS: Any = object()
 _MAX_REPLY_ENTRIES = 100_000
 # When the cache contains more replies than this, it is emptied and starts again.
 _MAX_REPLIES = 50_000
+# Seconds after a failed write during which own change messages drop copies:
+# longer than the connection's retry window, within which a resent change can apply.
+_DISTRUST_SECONDS = 60.0
 # Names whose hash field text is remembered; past it the record is cleared.
 _MAX_FIELDS = 10_000
 # Each subscription keeps a connection, so only the namespaces read most
@@ -84,6 +88,9 @@ class ReadCache:
         self._starting = threading.Lock()
         self._closed = False
         self._writes = 0
+        self._read_order = 0
+        # Until then own change messages drop copies too; see after_unsure_write.
+        self._distrust_until = 0.0
         # When the next attempt to subscribe may start, after a failed one.
         self._retry_at = 0.0
         self._attempt = 0
@@ -97,6 +104,8 @@ class ReadCache:
 
     def lookup(self, bucket: Bucket, key: Hashable) -> Any:
         """Return the kept reply, or :data:`MISS`."""
+        if _last_read[0] is not self:
+            self._mark_read()
         feed = self._feed
         if feed is None:
             self._start()
@@ -117,6 +126,8 @@ class ReadCache:
         (each Memory has its own codec) and the node's display path (a handle
         inside the value carries a path that depends on it).
         """
+        if _last_read[0] is not self:
+            self._mark_read()
         feed = self._feed
         if feed is None:
             return MISS
@@ -200,18 +211,38 @@ class ReadCache:
             self._epoch += 1
             self._pop_locked([("node", node_id), ("tree", name), None])
 
-    def after_write(self) -> None:
-        """Count an own write, and read the messages that arrived every few writes.
+    def after_write(self, changes: int = 1) -> None:
+        """Count own changes, and read the messages that arrived every few of them.
 
-        Call it after the write's drop. A process that writes without reading
-        would otherwise leave its own change messages in the server's output
-        buffer, until the server disconnects the subscription.
+        Call it after the write's drop, with the number of change messages
+        the write published (a batch publishes one per change). A process
+        that writes without reading would otherwise leave its own change
+        messages in the server's output buffer, until the server disconnects
+        the subscription.
         """
-        self._writes += 1
-        if self._writes % _WRITES_PER_DRAIN == 0:
+        self._writes += changes
+        if self._writes >= _WRITES_PER_DRAIN:
+            self._writes = 0
             feed = self._feed
             if feed is not None and not feed.drain():
                 self._lost(feed)
+
+    def after_unsure_write(self) -> None:
+        """Handle own change messages as others' for a while, after a write failed.
+
+        A write whose reply was lost may still be applied later, after a read
+        has kept the old value again. Its change message, although it is
+        this process's own, then has to drop that copy.
+        """
+        self._distrust_until = time.monotonic() + _DISTRUST_SECONDS
+        feed = self._feed
+        if feed is not None:
+            feed.distrust_until = self._distrust_until
+
+    def _mark_read(self) -> None:
+        """Record that this cache was read last, for the choice of subscriptions to pause."""
+        _last_read[0] = self
+        self._read_order = next(_reads)
 
     def _pop_locked(self, buckets: list[Bucket]) -> None:
         for bucket in buckets:
@@ -267,6 +298,8 @@ class ReadCache:
     def _reset_after_fork(self) -> None:
         # The parent's subscription socket is shared with the parent, so nothing
         # would drop this copy's replies: empty it and subscribe again on the next read.
+        # A new origin, because the parent's changes are another process's now.
+        self.origin = os.urandom(8).hex()
         feed = self._feed
         if feed is not None:
             feed.forget()
@@ -293,6 +326,7 @@ class ReadCache:
                 return
             _make_room(self)
             feed = InlineFeed(self._store, self._on_change)
+            feed.distrust_until = self._distrust_until
             feed.connect()
         except (
             CONNECTION_ERRORS
@@ -342,19 +376,32 @@ def shared_cache(connection: Connection, store: Store) -> ReadCache:
         return cache
 
 
+def existing_cache(connection: Connection, namespace: str) -> ReadCache | None:
+    """Return the process's cache of ``namespace`` on ``connection``, if one exists.
+
+    A Memory without a cache drops this cache's copies after its writes, so
+    that a cached Memory of the same process reads them at once.
+    """
+    return _caches.get((id(connection), namespace))
+
+
 _every_cache: weakref.WeakSet[ReadCache] = weakref.WeakSet()
 # Caches with a subscription, least recently started first.
 _subscribed: list[weakref.ref[ReadCache]] = []
+# The cache read last, and a counter that orders the caches by their last read.
+_last_read: list[ReadCache | None] = [None]
+_reads = itertools.count()
 
 
 def _make_room(starting: ReadCache) -> None:
-    """Pause the oldest subscriptions so at most ``_MAX_SUBSCRIPTIONS`` run."""
+    """Pause the subscriptions read longest ago so at most ``_MAX_SUBSCRIPTIONS`` run."""
     with _caches_lock:
         live = [
             ref
             for ref in _subscribed
             if (cache := ref()) is not None and cache._feed is not None
         ]
+        live.sort(key=lambda ref: getattr(ref(), "_read_order", 0))
         evicted = live[: max(0, len(live) - _MAX_SUBSCRIPTIONS + 1)]
         _subscribed[:] = [*live[len(evicted) :], weakref.ref(starting)]
     for ref in evicted:
@@ -368,6 +415,7 @@ def _reset_after_fork() -> None:
     global _caches_lock
     _caches_lock = threading.Lock()
     _subscribed.clear()
+    _last_read[0] = None
     for cache in list(_every_cache):
         cache._reset_after_fork()
 

@@ -7,8 +7,8 @@ for the GIL for up to the switch interval (5 ms by default). Meanwhile the
 cached reads serve another process's old value, although its message has arrived.
 
 An `InlineFeed` has no thread. Its owner calls `InlineFeed.drain` before
-every cached read, and that call reads whatever the socket holds: one
-``poll`` system call when it holds nothing. So a read never serves a value
+every cached read, and that call reads whatever the socket contains: one
+``poll`` system call when it is empty. So a read never serves a value
 whose change message has already arrived, and own messages cost nothing
 until the next read. The socket is read directly and parsed by hiredis,
 because redis-py's ``PubSub.get_message`` took about 3.6 us per message and
@@ -89,8 +89,12 @@ class InlineFeed:
         self._locked_poller = select.poll()
         # True while a thread handles messages it has taken from the socket.
         self._busy = False
+        # Log records made while the lock was held: (message, arguments).
+        self._warnings: list[tuple[str, tuple[object, ...]]] = []
         # The newest version whose message was handled, own ones included.
         self.version = 0
+        # Until this time.monotonic() value, own messages drop copies as others' do.
+        self.distrust_until = 0.0
         self._last_traffic = 0.0
         self.closed = False
 
@@ -108,7 +112,7 @@ class InlineFeed:
                     "the subscription's connection has no socket"
                 )
             self._socket = sock
-            early = self._read_until(_is_subscribed, _SUBSCRIBE_SECONDS, "SUBSCRIBE")
+            others = self._read_until(_is_subscribed, _SUBSCRIBE_SECONDS, "SUBSCRIBE")
             # Read after subscribing, so that every later change arrives as a message.
             self.version = self._store.version()
             sock.setblocking(False)
@@ -118,8 +122,9 @@ class InlineFeed:
             self._close_locked()
             raise
         self._last_traffic = time.monotonic()
-        for reply in early:
+        for reply in others:
             self._dispatch(reply)
+        self._flush_warnings()
 
     def drain(self) -> bool:
         """Handle every message that has arrived; return False once the connection is lost.
@@ -152,18 +157,29 @@ class InlineFeed:
                 elif time.monotonic() - self._last_traffic > _HEALTH_SECONDS:
                     self._check_health()
             except CONNECTION_ERRORS as exc:
-                log.info(
-                    "read cache of namespace %r lost its subscription (%s: %s); "
-                    "reads go to the server until it subscribes again",
-                    self._namespace,
-                    type(exc).__name__,
-                    exc,
-                )
                 self._close_locked()
-                return False
+                lost: BaseException | None = exc
+            else:
+                lost = None
             finally:
                 self._busy = False
-            return True
+        # Logged without the lock, because a logging handler may read the cache.
+        self._flush_warnings()
+        if lost is not None:
+            log.info(
+                "read cache of namespace %r lost its subscription (%s: %s); "
+                "reads go to the server until it subscribes again",
+                self._namespace,
+                type(lost).__name__,
+                lost,
+            )
+            return False
+        return True
+
+    def _flush_warnings(self) -> None:
+        warnings, self._warnings = self._warnings, []
+        for message, args in warnings:
+            log.warning(message, *args)
 
     def wait(self, version: int, timeout: float) -> bool:
         """Handle messages until ``version`` was handled; return False on timeout or loss."""
@@ -206,7 +222,7 @@ class InlineFeed:
             log.debug("closing the read cache's subscription failed: %s", exc)
 
     def _read_available(self, sock: socket.socket) -> None:
-        """Read and handle everything the socket holds; raise when it was closed."""
+        """Read and handle everything the socket contains; raise when it was closed."""
         self._last_traffic = time.monotonic()
         while True:
             try:
@@ -218,30 +234,41 @@ class InlineFeed:
             self._reader.feed(data)
             while (reply := self._reader.gets()) is not False:
                 self._dispatch(reply)
-            # A short read took everything that had arrived, which saves a
-            # recv() that would fail. TLS returns one record at a time, though.
-            if len(data) < _READ_SIZE and not (
-                isinstance(sock, ssl.SSLSocket) and sock.pending()
+            # A short read took everything that had arrived, unless the server
+            # closed the connection right after it (or TLS has another
+            # record), which one poll() tells more cheaply than a failing recv().
+            if (
+                len(data) < _READ_SIZE
+                and not (isinstance(sock, ssl.SSLSocket) and sock.pending())
+                and not self._locked_poller.poll(0)
             ):
                 return
 
     def _read_until(
         self, done: Callable[[Any], bool], timeout: float, request: str
     ) -> list[Any]:
-        """Read in blocking mode until a reply satisfies ``done``; return the replies before it."""
+        """Read in blocking mode until a reply satisfies ``done``.
+
+        Return every other reply parsed meanwhile, those that arrived with the
+        awaited one included, so that the caller handles them in order.
+        """
         sock = self._socket
         assert sock is not None
         deadline = time.monotonic() + timeout
-        before: list[Any] = []
+        others: list[Any] = []
+        found = False
         while True:
             while (reply := self._reader.gets()) is not False:
-                if done(reply):
-                    return before
+                if not found and done(reply):
+                    found = True
+                    continue
                 if not isinstance(reply, list) or not reply:
                     raise redis.ResponseError(
                         f"unexpected reply to {request}: {reply!r}"
                     )
-                before.append(reply)
+                others.append(reply)
+            if found:
+                return others
             left = deadline - time.monotonic()
             if left <= 0:
                 raise redis.TimeoutError(
@@ -257,13 +284,14 @@ class InlineFeed:
         """Send PING and wait for its reply, handling the messages before it."""
         connection, sock = self._connection, self._socket
         assert connection is not None and sock is not None
-        connection.send_command("PING")  # type: ignore[no-untyped-call]
+        # redis-py's own health check would read the non-blocking socket.
+        connection.send_command("PING", check_health=False)  # type: ignore[no-untyped-call]
         try:
-            early = self._read_until(_is_pong, _PING_SECONDS, "PING")
+            others = self._read_until(_is_pong, _PING_SECONDS, "PING")
         finally:
             sock.setblocking(False)
         self._last_traffic = time.monotonic()
-        for reply in early:
+        for reply in others:
             self._dispatch(reply)
 
     def _dispatch(self, reply: Any) -> None:
@@ -273,7 +301,8 @@ class InlineFeed:
             raise redis.ResponseError(f"the subscription got an error reply: {reply}")
 
     def _handle(self, data: Any) -> None:
-        if isinstance(data, bytes) and self._own_mark in data:
+        trust_own = not self.distrust_until or time.monotonic() >= self.distrust_until
+        if trust_own and isinstance(data, bytes) and self._own_mark in data:
             version = leading_version(data)
             if version is not None and version == self.version + 1:
                 # An own change: its write dropped the copies it made stale.
@@ -283,11 +312,12 @@ class InlineFeed:
             change = parse_change(self._namespace, data)
         except (TypeError, ValueError) as exc:
             # A malformed message may be any change.
-            log.warning(
-                "read cache of namespace %r got a malformed change message (%s); "
-                "dropping every copy",
-                self._namespace,
-                exc,
+            self._warnings.append(
+                (
+                    "read cache of namespace %r got a malformed change message "
+                    "(%s); dropping every copy",
+                    (self._namespace, exc),
+                )
             )
             self._on_change(None)
             return
@@ -296,7 +326,7 @@ class InlineFeed:
         if change.version > previous + 1:
             # Versions go up by exactly 1 per change, so a jump means lost messages.
             self._on_change(None)
-        elif change.origin != self._store.origin:
+        elif not trust_own or change.origin != self._store.origin:
             self._on_change(change.name)
 
 

@@ -109,7 +109,6 @@ class Memory:
         store = Store(connection, name, Codec(pickle_key=pickle_key))
         if cache if cache is not None else client is None:
             store.cache = shared_cache(connection, store)
-            store.origin = store.cache.origin
         object.__setattr__(self, "_store", store)
         object.__setattr__(self, "_root", _Namespace(store, ROOT_ID, "mem", ""))
 
@@ -119,7 +118,10 @@ class Memory:
         # Names are looked up here rather than in __getattr__, which Python
         # calls only after a failed lookup: that failure took 0.6 of the
         # 1.4 us of a cached mem.cfg.
-        if name.startswith("_"):
+        if name.startswith("_") or (
+            type(self) is not Memory and hasattr(type(self), name)
+        ):
+            # The library's names, and what a subclass defines on its class.
             return object.__getattribute__(self, name)
         root: _Namespace = object.__getattribute__(self, "_root")
         try:

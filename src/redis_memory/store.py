@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
-from .cache import MISS, Bucket, ReadCache
+from .cache import MISS, Bucket, ReadCache, existing_cache
 from .codec import Codec
 from .connection import Connection, Script
 from .entries import JoinedEntries, NodeMap, Plan, array_text, has_reference, parse_dump
@@ -95,13 +95,40 @@ class Store:
         self.namespace = namespace
         self.codec = codec
         self.keys = KeySpace(namespace)
-        self.origin = os.urandom(8).hex()
+        self._origin = os.urandom(8).hex()
+        self._origin_forks = _forks
         self._routing = (self.keys.meta,)
         # The batch (see batch.py) that the current thread has open, as ``batch``.
         self.thread_local = threading.local()
         # List node ids whose entries referenced other nodes when last read; see _fetch_list.
         self._lists_with_children: set[str] = set()
         self.cache: ReadCache | None = None
+
+    @property
+    def origin(self) -> str:
+        """The id that this Store's change messages carry, which identifies its own.
+
+        Stores that share a read cache share its origin. A forked child gets a
+        new one, because it is another process: with its parent's id, each
+        would take the other's change messages for its own.
+        """
+        cache = self.cache
+        if cache is not None:
+            return cache.origin
+        if self._origin_forks != _forks:
+            self._origin = os.urandom(8).hex()
+            self._origin_forks = _forks
+        return self._origin
+
+    def cache_to_drop(self) -> ReadCache | None:
+        """Return the read cache whose copies this Store's writes must drop.
+
+        That is its own, or else the cache that a cached Memory of the same
+        namespace and connection keeps in this process.
+        """
+        if self.cache is not None:
+            return self.cache
+        return existing_cache(self.connection, self.namespace)
 
     # -- plumbing -------------------------------------------------------------
 
@@ -218,16 +245,20 @@ class Store:
         if batch is not None:
             return batch.add(name, node, operation, (*header, *args))
         reply = None
+        # Whether the server may still apply the change after this call ends.
+        unsure = True
         try:
             reply = self.connection.script(
                 _script(name), self._routing, (*header, *args), write=True
             )
+            unsure = False
             return reply
         except ResponseError as exc:
+            unsure = False
             raise self._translate(exc, node) from None
         finally:
             # Also after a failure, because a change whose reply was lost may have applied.
-            cache = self.cache
+            cache = self.cache_to_drop()
             if cache is not None:
                 if nested is None and reply is not None:
                     nested = bool(int(reply) & 1)
@@ -236,6 +267,8 @@ class Store:
                 else:
                     cache.drop(name_field or None)
                 cache.after_write()
+                if unsure:
+                    cache.after_unsure_write()
 
     def _translate(self, exc: ResponseError, node: Node | None) -> Exception:
         where = node._path if node is not None else self.namespace
@@ -558,6 +591,17 @@ class Store:
         reply = self.connection.command("GET", self.keys.version)
         return 0 if reply is None else int(reply)
 
+
+# The number of fork() calls that led to this process, for Store.origin.
+_forks = 0
+
+
+def _count_fork() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_count_fork)
 
 # Reads that _fetch_list serves for list nodes without running the script.
 _LIST_READS = frozenset({"node_entries", "read_tree"})
