@@ -442,3 +442,16 @@ def test_attribute_access_keeps_library_api(cached: Memory) -> None:
     for duplicate in (copy.copy, copy.deepcopy, pickle.dumps):
         with pytest.raises(TypeError, match="cannot be pickled or copied"):
             duplicate(cached)
+
+
+def test_failed_pop_of_last_restores_list(plain: Memory, admin: redis.Redis) -> None:
+    plain.items = [5, {"a": 1, "b": 2}]
+    keys = plain._store.keys
+    node = keys.node(plain.items._id)
+    admin.hdel(keys.node(plain.items[1]._id), '"a"')
+    version = plain._version()
+    with pytest.raises(CorruptValueError, match="order entry without a value"):
+        plain.items.pop()
+    assert admin.llen(node) == 2
+    assert plain._version() == version
+    assert plain.items[0] == 5

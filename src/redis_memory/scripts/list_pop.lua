@@ -8,7 +8,7 @@ local value, i, n
 if ARGV[8] == '' then
   -- The last entry needs no length. A node's key is deleted with the node, so
   -- only an empty reply can come from a deleted node.
-  value = redis.call('LINDEX', nk, -1)
+  value = redis.call('RPOP', nk)
   if not value then
     check_alive(id)
     fail('RM_INDEX pop from empty list')
@@ -24,11 +24,17 @@ else
   end
   value = redis.call('LINDEX', nk, i)
 end
--- The dump comes first, so that a subtree found corrupt leaves the list as it was.
 local out = {value}
 local kind, child = ref_of(value)
-if kind and ARGV[10] == '1' then dump_into(out, kind, child) end
-if i then remove_at(nk, i, n) else redis.call('RPOP', nk) end
+if kind and ARGV[10] == '1' then
+  -- A subtree found corrupt must leave the list as it was.
+  local dumped, err = pcall(dump_into, out, kind, child)
+  if not dumped then
+    if not i then redis.call('RPUSH', nk, value) end
+    error(err, 0)
+  end
+end
+if i then remove_at(nk, i, n) end
 drop(value)
 changed()
 return out
