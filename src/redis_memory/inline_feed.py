@@ -24,6 +24,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
+from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any
 
 import hiredis
@@ -134,18 +135,17 @@ class InlineFeed:
         """
         if not self._busy:
             # Without the lock when nothing has arrived: a read costs one poll.
-            try:
-                ready = bool(self._poller.poll(0))
-            except RuntimeError:  # another thread's poll() is running
-                ready = True
             # A thread that is handling messages it has read sets _busy first, so
             # this read waits for the copies those messages make stale to go.
-            if (
-                not ready
-                and not self._busy
-                and time.monotonic() - self._last_traffic <= _HEALTH_SECONDS
-            ):
-                return self._socket is not None
+            try:
+                if (
+                    not self._poller.poll(0)
+                    and not self._busy
+                    and _monotonic() - self._last_traffic <= _HEALTH_SECONDS
+                ):
+                    return self._socket is not None
+            except RuntimeError:  # another thread's poll() is running
+                pass
         with self._lock:
             sock = self._socket
             if sock is None:
