@@ -79,10 +79,10 @@ def test_whole_read_of_foreign_non_json_entries(real_mem: Memory) -> None:
     real_mem.odd = [0]
     key = real_mem._store.keys.node(real_mem.odd._id)
     client = real_mem._store.connection.client
-    client.rpush(key, b" 7 ", b"12345678901234567890123")
+    client.rpush(key, b"7", b"12345678901234567890123")
     fresh = Memory(real_mem._url, real_mem._namespace, cache=False)
     assert fresh.odd.aslist() == [0, 7, 12345678901234567890123]
-    assert fresh.odd[1] == 7
+    assert fresh.odd[2] == 12345678901234567890123
     client.rpush(key, b"NaN")
     with pytest.raises(CorruptValueError, match=r"mem\.odd\[3\].*NaN"):
         fresh.odd.aslist()

@@ -338,12 +338,17 @@ class Batch:
             args = call.render()
             argv += [call.name, strict, len(args), *args]
 
+        unsure = True
         try:
             reply = store.connection.script(
                 _batch_script(), (store.keys.meta,), argv, write=True
             )
+            unsure = False
+        except ResponseError:
+            unsure = False
+            raise
         finally:
-            _forget_cached(store, calls)
+            _forget_cached(store, calls, unsure=unsure)
 
         done = int(reply[0])
         error = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
@@ -375,8 +380,11 @@ def _failure(store: Store, calls: list[_Call], done: int, error: str) -> Excepti
     return exc
 
 
-def _forget_cached(store: Store, calls: list[_Call]) -> None:
-    """Drop the read cache's copies of every top-level name the batch changed."""
+def _forget_cached(store: Store, calls: list[_Call], *, unsure: bool) -> None:
+    """Drop the read cache's copies of every top-level name the batch changed.
+
+    ``unsure`` is whether the batch may still apply after its call ended.
+    """
     cache = store.cache_to_drop()
     if cache is None:
         return
@@ -384,3 +392,5 @@ def _forget_cached(store: Store, calls: list[_Call]) -> None:
     for field in dict.fromkeys(call.args[2] for call in calls):
         cache.drop(field or None)
     cache.after_write(len(calls))
+    if unsure:
+        cache.after_unsure_write()

@@ -98,6 +98,11 @@ class ReadCache:
         _every_cache.add(self)
 
     @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called; a closed cache keeps nothing again."""
+        return self._closed
+
+    @property
     def active(self) -> bool:
         """Whether replies are kept: the subscription is connected."""
         return self._feed is not None
@@ -324,7 +329,6 @@ class ReadCache:
         try:
             if self._feed is not None or self._closed:
                 return
-            _make_room(self)
             feed = InlineFeed(self._store, self._on_change)
             feed.distrust_until = self._distrust_until
             feed.connect()
@@ -343,10 +347,17 @@ class ReadCache:
             )
         else:
             with self._lock:
-                self._feed = feed
-                self._epoch += 1
-                self._clear_locked()
+                # close() may have run while connect() waited for the server.
+                if not self._closed:
+                    self._feed = feed
+                    self._epoch += 1
+                    self._clear_locked()
             self._attempt = 0
+            if self._feed is not feed:
+                feed.close()
+            else:
+                # Counted once stored, so that caches starting at once count each other.
+                _make_room(self)
         finally:
             self._starting.release()
 
@@ -364,10 +375,10 @@ _caches_lock = threading.Lock()
 def shared_cache(connection: Connection, store: Store) -> ReadCache:
     """Return the process's cache for ``store``'s namespace on ``connection``.
 
-    Every Memory of one namespace and connection shares it, and with it one
-    subscription.
+    Every Memory of one namespace and redis-py client shares it, and with it
+    one subscription.
     """
-    key = (id(connection), store.namespace)
+    key = (id(connection.client), store.namespace)
     with _caches_lock:
         cache = _caches.get(key)
         if cache is None:
@@ -382,7 +393,7 @@ def existing_cache(connection: Connection, namespace: str) -> ReadCache | None:
     A Memory without a cache drops this cache's copies after its writes, so
     that a cached Memory of the same process reads them at once.
     """
-    return _caches.get((id(connection), namespace))
+    return _caches.get((id(connection.client), namespace))
 
 
 _every_cache: weakref.WeakSet[ReadCache] = weakref.WeakSet()
@@ -393,17 +404,22 @@ _last_read: list[ReadCache | None] = [None]
 _reads = itertools.count()
 
 
-def _make_room(starting: ReadCache) -> None:
-    """Pause the subscriptions read longest ago so at most ``_MAX_SUBSCRIPTIONS`` run."""
+def _make_room(started: ReadCache) -> None:
+    """Pause the subscriptions read longest ago so at most ``_MAX_SUBSCRIPTIONS`` run.
+
+    ``started`` has just subscribed and is kept.
+    """
     with _caches_lock:
         live = [
             ref
             for ref in _subscribed
-            if (cache := ref()) is not None and cache._feed is not None
+            if (cache := ref()) is not None
+            and cache is not started
+            and cache._feed is not None
         ]
         live.sort(key=lambda ref: getattr(ref(), "_read_order", 0))
         evicted = live[: max(0, len(live) - _MAX_SUBSCRIPTIONS + 1)]
-        _subscribed[:] = [*live[len(evicted) :], weakref.ref(starting)]
+        _subscribed[:] = [*live[len(evicted) :], weakref.ref(started)]
     for ref in evicted:
         cache = ref()
         if cache is not None:

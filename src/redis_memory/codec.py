@@ -254,10 +254,6 @@ class Codec:
     def decode(self, text: bytes | str, where: str = "value") -> object:
         """Return the value stored as ``text``, or a `NodeRef` for a reference.
 
-        JSON whitespace around the value is ignored, as ``json.loads`` and the
-        whole-list reads (one JSON array) ignore it, so an entry written by
-        hand as ``" 1"`` reads as 1 both ways.
-
         Parameters
         ----------
         text : bytes or str
@@ -289,15 +285,9 @@ class Codec:
             string = text.decode() if type(text) is bytes else text
             value, end = scan(string, 0)  # type: ignore[arg-type]
         except (ValueError, TypeError, StopIteration, RecursionError) as exc:
-            stripped = _without_outer_whitespace(text)
-            if stripped is not None:
-                return self.decode(stripped, where)
             value, end, string = parse_again(text, where, exc)
 
         if end != len(string):
-            stripped = _without_outer_whitespace(text)
-            if stripped is not None:
-                return self.decode(stripped, where)
             raise CorruptValueError(
                 where, text, f"unexpected text after the JSON value, at index {end}"
             )
@@ -339,19 +329,3 @@ def _equal_numbers(key: int | float | complex) -> list[object]:
         candidates.append(as_float)
         candidates.append(complex(as_float, 0.0))
     return [number for number in candidates if type(number) is not type(key)]
-
-
-# The whitespace JSON allows between tokens.
-_JSON_WHITESPACE = " \t\n\r"
-_JSON_WHITESPACE_BYTES = _JSON_WHITESPACE.encode()
-
-
-def _without_outer_whitespace(text: object) -> bytes | str | None:
-    """Return ``text`` without JSON whitespace around it, or None if it has none or only that."""
-    if type(text) is bytes:
-        stripped: bytes | str = text.strip(_JSON_WHITESPACE_BYTES)
-    elif type(text) is str:
-        stripped = text.strip(_JSON_WHITESPACE)
-    else:
-        return None
-    return stripped if stripped and len(stripped) != len(text) else None

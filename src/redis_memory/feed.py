@@ -132,8 +132,8 @@ def parse_change(namespace: str, data: bytes | str) -> Change:
     """
     try:
         message = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"change message is not JSON: {exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"change message is not JSON: {exc!r:.200}") from None
     if not isinstance(message, dict):
         raise ValueError(f"change message is a {type(message).__name__}, not an object")
 
@@ -192,8 +192,11 @@ def subscribe(
         exception it raises is logged and the subscription goes on.
     include_own : bool
         When False, the changes made through ``mem`` itself are skipped
-        (``change.origin == mem._store.origin``; every Memory object has an
-        origin id of its own). Resync changes are always delivered.
+        (``change.origin == mem._store.origin``). The Memory objects of one
+        namespace and server that share a read cache in a process share its
+        origin id, so their changes count as ``mem``'s own too; a Memory
+        opened with ``cache=False`` has an origin id of its own. Resync
+        changes are always delivered.
     on_state : callable, optional
         Called with the `Subscription` on its thread each time `state` becomes
         ``"connected"`` or ``"reconnecting"``.
@@ -409,7 +412,13 @@ class Subscription:
             last_traffic = now
             ping_sent = False
             if message.get("type") == "message":
-                self._handle(message.get("data"))
+                try:
+                    self._handle(message.get("data"))
+                except Exception:  # a message must never end the subscription
+                    self._bad_messages.exception(
+                        "failed to handle a change message on %s", self._channel
+                    )
+                    self._deliver(self._resync_change())
 
     def _handle(self, data: Any) -> None:
         if not self._include_own and isinstance(data, bytes) and self._own_mark in data:
@@ -503,7 +512,11 @@ def leading_version(data: bytes) -> int | None:
         return None
     end = data.find(b",", 5)
     digits = data[5:end]
-    return int(digits) if end > 5 and digits.isdigit() else None
+    # A version counter has at most 19 digits (a 64-bit INCR), and a longer run
+    # may exceed the digits that int() accepts.
+    if not 5 < end <= 5 + 19 or not digits.isdigit():
+        return None
+    return int(digits)
 
 
 def close_quietly(pubsub: PubSub) -> None:

@@ -124,7 +124,7 @@ class InlineFeed:
             raise
         self._last_traffic = time.monotonic()
         for reply in others:
-            self._dispatch(reply)
+            self._dispatch_safely(reply)
         self._flush_warnings()
 
     def drain(self) -> bool:
@@ -233,7 +233,7 @@ class InlineFeed:
                 raise redis.ConnectionError("the server closed the subscription")
             self._reader.feed(data)
             while (reply := self._reader.gets()) is not False:
-                self._dispatch(reply)
+                self._dispatch_safely(reply)
             # A short read took everything that had arrived, unless the server
             # closed the connection right after it (or TLS has another
             # record), which one poll() tells more cheaply than a failing recv().
@@ -292,7 +292,23 @@ class InlineFeed:
             sock.setblocking(False)
         self._last_traffic = time.monotonic()
         for reply in others:
+            self._dispatch_safely(reply)
+
+    def _dispatch_safely(self, reply: Any) -> None:
+        """Dispatch ``reply``; a message that fails drops every copy instead of raising."""
+        try:
             self._dispatch(reply)
+        except CONNECTION_ERRORS:
+            raise
+        except Exception as exc:  # the messages after it must still be handled
+            self._warnings.append(
+                (
+                    "read cache of namespace %r failed to handle a change message "
+                    "(%r); dropping every copy",
+                    (self._namespace, exc),
+                )
+            )
+            self._on_change(None)
 
     def _dispatch(self, reply: Any) -> None:
         if isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":

@@ -8,10 +8,10 @@ timeit on the benchmark machine of docs/benchmarks.md).
 orjson and :mod:`json` give the same values for every text that both accept,
 with one exception: orjson turns an integer beyond 64 bits into a float. Text
 with a run of 19 or more digits therefore goes to :mod:`json`, like text that
-orjson rejects (lone surrogates, nesting deeper than 1,024). Both parsers
-accept whitespace around an entry, and so does the codec for one entry. A float
-written by ``repr`` has at most 17 significant digits, so a run that long only
-occurs in big ints and strings.
+orjson rejects (lone surrogates, nesting deeper than 1,024). A float written
+by ``repr`` has at most 17 significant digits, so a run that long only occurs
+in big ints and strings. Both parsers accept whitespace around an entry, which
+the codec rejects in one entry (docs/storage-format.md).
 """
 
 from __future__ import annotations

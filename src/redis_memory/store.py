@@ -126,8 +126,9 @@ class Store:
         That is its own, or else the cache that a cached Memory of the same
         namespace and connection keeps in this process.
         """
-        if self.cache is not None:
-            return self.cache
+        cache = self.cache
+        if cache is not None and not cache.closed:
+            return cache
         return existing_cache(self.connection, self.namespace)
 
     # -- plumbing -------------------------------------------------------------

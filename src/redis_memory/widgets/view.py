@@ -399,7 +399,7 @@ class MemoryView(ipywidgets.VBox):  # type: ignore[misc]
         elif path == "mem" and len(self._changed_names) == 1:
             # An operation on several names carries no name; the snapshots show which changed.
             path = _name_path(self._changed_names[0])
-        # The origin id belongs to one Memory object, not to a process.
+        # The origin id is shared by the Memory objects that share a read cache.
         own = change.origin == self._mem._store.origin
         who = "this Memory" if own else "another writer"
         return f"{change.op} at {path} by {who}"
