@@ -1,7 +1,7 @@
 """Regression tests from a review of the thread-less read cache and whole reads.
 
-Each test either reproduces a bug that the review found (it fails until the
-bug is fixed) or checks a property that the review tried to break and that held.
+Each test either checks a bug that the review found, now fixed, or a property
+that the review tried to break and that held.
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ def _subscriptions(admin: redis.Redis, name: str) -> list[dict[str, Any]]:
 def test_closed_subscription_after_message_reads_fresh(
     named: Memory, writer: Memory, admin: redis.Redis, client_name: str
 ) -> None:
-    # inline_feed._read_available returns after a short recv() without
-    # noticing that the server closed the connection right after that data.
+    # The server closes the subscription right after a message: the read that
+    # takes the message must notice the close too, not one read later.
     writer.x = 1
     writer.y = 1
     for _ in range(2):  # the second read keeps the decoded values
@@ -83,8 +83,8 @@ def test_closed_subscription_after_message_reads_fresh(
 def test_message_after_pong_is_handled(
     named: Memory, writer: Memory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # _check_health stops parsing at the PONG, so a message that came in the
-    # same recv() stays in the hiredis reader until more data arrives.
+    # A message that arrives in the same recv() as the PONG of the health
+    # check must be handled, not left in the hiredis reader.
     writer.y = 1
     assert named.y == 1
     assert named.y == 1
@@ -115,8 +115,8 @@ def test_message_after_pong_is_handled(
 def test_health_check_interval_keeps_subscription(
     server_url: str, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # redis-py's own health check reads the non-blocking subscription socket
-    # when _check_health sends PING through connection.send_command.
+    # With health_check_interval in the URL, redis-py's own check must not run
+    # on the non-blocking subscription socket when the cache sends PING.
     memory = Memory(f"{server_url}?health_check_interval=1", namespace, cache=True)
     try:
         memory.x = 1
@@ -139,8 +139,8 @@ def _write_in_child(memory: Memory) -> None:
 
 
 def test_parent_sees_forked_child_write(server_url: str, namespace: str) -> None:
-    # The child keeps the parent's origin, so each takes the other's change
-    # messages for its own and drops nothing, even in _sync().
+    # A forked child needs an origin of its own, or each process would take the
+    # other's change messages for its own and drop nothing, even in _sync().
     memory = Memory(server_url, namespace, cache=True)
     try:
         memory.counter = 0
@@ -190,7 +190,7 @@ def test_forked_child_sees_parent_write(server_url: str, namespace: str) -> None
 def test_batches_read_own_messages(
     named: Memory, admin: redis.Redis, client_name: str
 ) -> None:
-    # after_write counts a batch as one write, however many messages it publishes.
+    # A batch publishes one message per change, and they must be read in passing.
     named.x = 0
     assert named.x == 0  # subscribes
     for _ in range(60):
@@ -205,7 +205,7 @@ def test_batches_read_own_messages(
 
 
 def test_last_read_namespace_stays_subscribed(server_url: str, namespace: str) -> None:
-    # _make_room pauses the subscription started first, not the one read last.
+    # Making room pauses the subscription read longest ago, not the one read last.
     hot = Memory(server_url, namespace, cache=True)
     others = [Memory(server_url, f"{namespace}-{i}", cache=True) for i in range(8)]
     try:
@@ -229,7 +229,7 @@ def test_last_read_namespace_stays_subscribed(server_url: str, namespace: str) -
 
 
 def test_logging_handler_read_does_not_deadlock(namespace: str) -> None:
-    # InlineFeed.drain logs the lost subscription while it holds its lock.
+    # The feed logs the lost subscription after releasing its lock.
     code = f"""
     import logging, os, threading, uuid
     import redis
@@ -272,8 +272,8 @@ def plain(server_url: str, namespace: str) -> Iterator[Memory]:
 
 
 def test_failed_pop_is_not_half_applied(plain: Memory, admin: redis.Redis) -> None:
-    # HMGET returns false for an order entry without a value, and table.concat in
-    # dump_into then raises after list_pop has already removed the entry.
+    # An order entry without a value makes the dump of the popped subtree fail,
+    # which must leave the list as it was.
     plain.items = [{"a": 1, "b": 2}, 5]
     keys = plain._store.keys
     node = keys.node(plain.items._id)
@@ -299,8 +299,7 @@ def _outcome(read: Any) -> str:
 def test_whole_read_matches_item_read(
     plain: Memory, admin: redis.Redis, entry: bytes
 ) -> None:
-    # The codec rejects these texts in a single entry. In a whole read, the json
-    # fallback of parse_array accepts NaN and Infinity, and both parsers accept whitespace.
+    # The codec rejects these texts in a single entry, and a whole read must too.
     plain.items = [0, 1]
     admin.lset(plain._store.keys.node(plain.items._id), 0, entry)
     item = _outcome(lambda: plain.items[0])

@@ -1,6 +1,7 @@
 """Regression tests from a second review of the read cache fixes.
 
-Each test reproduces a bug that the review found and fails until it is fixed.
+Each test checks a bug that the review found, now fixed. Two mark a documented
+gap of whole reads as xfail.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ def _kept(memory: Memory, node_id: str) -> Any:
 
 
 def test_same_client_write_drops_copies(server_url: str, namespace: str) -> None:
-    # existing_cache() finds caches by id(connection), and connect_client() makes a
-    # new Connection per Memory(client=...), so the writer misses the cache on its client.
+    # Every Memory(client=...) gets a Connection of its own, so the cache to drop
+    # must be found by the redis-py client they share.
     client = redis.Redis.from_url(server_url)
     cached = Memory(namespace=namespace, client=client, cache=True)
     uncached = Memory(namespace=namespace, client=client)
@@ -85,8 +86,8 @@ def test_same_client_write_drops_copies(server_url: str, namespace: str) -> None
 
 
 def test_closed_cache_write_drops_copies(server_url: str, namespace: str) -> None:
-    # After _close(), the old Memory keeps its closed cache, so cache_to_drop()
-    # returns that one instead of the cache that a new Memory() opened.
+    # A Memory whose cache was closed must drop the copies of the cache that a
+    # new Memory() opened since.
     old = Memory(server_url, namespace, cache=True)
     old.cfg = {"k": 0}
     old._close()
@@ -109,8 +110,8 @@ def test_closed_cache_write_drops_copies(server_url: str, namespace: str) -> Non
 def test_unsure_batch_distrusts_own_messages(
     cached: Memory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Batch._run drops the copies but does not call after_unsure_write(), so the own
-    # message of a batch that applies after its reply was lost is skipped.
+    # A batch whose reply was lost may apply later, and its own change message
+    # must then drop the copy that reads kept meanwhile.
     cached.cfg = {"k": 1}
     assert cached.cfg["k"] == 1
     connection = cached._store.connection
@@ -142,8 +143,8 @@ def test_unsure_batch_distrusts_own_messages(
 def test_deeply_nested_message_keeps_cache_coherent(
     cached: Memory, writer: Memory, admin: redis.Redis
 ) -> None:
-    # InlineFeed._handle does not catch the RecursionError of parse_change, so the read
-    # raises it and the messages parsed after it stay unhandled in the reader.
+    # A message nested too deep for the JSON parser must not raise out of a read
+    # nor leave the messages after it unhandled.
     writer.x = 1
     assert cached.x == 1
     assert cached.x == 1
@@ -161,8 +162,8 @@ def test_deeply_nested_message_keeps_cache_coherent(
 def test_own_message_huge_version(
     cached: Memory, writer: Memory, admin: redis.Redis
 ) -> None:
-    # leading_version() runs outside the try of _handle, and its int() raises
-    # ValueError for more than 4,300 digits (Python's default limit).
+    # int() raises ValueError for more than 4,300 digits (Python's default
+    # limit), which a read must not pass on.
     writer.x = 1
     assert cached.x == 1
     assert cached.x == 1
@@ -182,8 +183,8 @@ def test_own_message_huge_version(
 def test_subscription_survives_deeply_nested_message(
     plain: Memory, writer: Memory, admin: redis.Redis
 ) -> None:
-    # A RecursionError from parse_change ends the subscription's thread, while
-    # its state stays "connected".
+    # A message nested too deep for the JSON parser must not end the
+    # subscription's thread, whose state would still say "connected".
     got: list[feed.Change] = []
     with feed.subscribe(plain, got.append) as subscription:
         admin.publish(plain._store.keys.channel, b"[" * 5000)
@@ -201,8 +202,8 @@ def test_subscription_survives_deeply_nested_message(
 def test_concurrent_starts_respect_subscription_limit(
     server_url: str, namespace: str
 ) -> None:
-    # _make_room keeps only caches whose feed is set, so caches that start at the
-    # same time drop each other from _subscribed and are never paused.
+    # Caches that subscribe at the same time must count each other, so that the
+    # limit on subscriptions holds.
     memories = [
         Memory(server_url, f"{namespace}-{i}", cache=True)
         for i in range(2 * cache_module._MAX_SUBSCRIPTIONS)
@@ -236,8 +237,7 @@ def test_concurrent_starts_respect_subscription_limit(
 def test_close_during_subscribe_stays_closed(
     cached: Memory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # ReadCache._start checks _closed before connecting but not when it stores the
-    # new feed, so a _close() meanwhile leaves a closed cache subscribed.
+    # A _close() while another thread subscribes must leave the cache closed.
     cached.x = 1
     connect = inline_feed.InlineFeed.connect
 
@@ -261,8 +261,8 @@ def test_close_during_subscribe_stays_closed(
 
 
 def test_padded_reference_reads_alike(plain: Memory, admin: redis.Redis) -> None:
-    # The codec strips whitespace around a reference and returns a live handle, but
-    # the scripts do not see a reference, and the whole read raises CorruptValueError.
+    # A reference with whitespace around it is corrupt for every read, because
+    # the scripts do not take it for a reference.
     plain.items = [[5], 1]
     node = plain._store.keys.node(plain.items._id)
     reference = admin.lindex(node, 0)
@@ -306,8 +306,7 @@ def test_split_string_entries_read_alike(plain: Memory, admin: redis.Redis) -> N
 
 
 def test_padded_entry_error_keeps_text(plain: Memory, admin: redis.Redis) -> None:
-    # Codec.decode decodes the stripped text again, so the error contains that
-    # text instead of the stored one.
+    # The error must show the stored text, whitespace included.
     plain.items = [0]
     admin.lset(plain._store.keys.node(plain.items._id), 0, b" [1]")
     with pytest.raises(CorruptValueError) as info:
