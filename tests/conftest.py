@@ -17,10 +17,11 @@ import sys
 import tempfile
 import textwrap
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 # Set before redis_memory is imported anywhere, so no test touches the user's data dir.
 _DATA_DIR = Path(tempfile.mkdtemp(prefix="rmtest-", dir="/tmp"))
@@ -31,6 +32,7 @@ for _name in ("REDIS_MEMORY_URL", "REDIS_URL", "REDIS_MEMORY_NAMESPACE"):
     os.environ.pop(_name, None)
 
 from redis_memory import Memory  # noqa: E402
+from redis_memory.errors import CorruptValueError  # noqa: E402
 from redis_memory.server import EmbeddedServer  # noqa: E402
 
 
@@ -110,6 +112,47 @@ def real_mem(namespace: str, server_url: str) -> Iterator[Memory]:
     yield memory
     memory._clear()
     memory._close()
+
+
+@pytest.fixture
+def cached(server_url: str, namespace: str) -> Iterator[Memory]:
+    """A Memory on the embedded server with the read cache on."""
+    memory = Memory(server_url, namespace, cache=True)
+    yield memory
+    memory._clear()
+    memory._close()
+
+
+@pytest.fixture
+def admin(server_url: str) -> redis.Redis:
+    """A plain redis-py client of the session's server, to write raw text and manage clients."""
+    return redis.Redis.from_url(server_url)
+
+
+def _memory_on_own_client(server_url: str, namespace: str) -> Iterator[Memory]:
+    memory = Memory(namespace=namespace, client=redis.Redis.from_url(server_url))
+    yield memory
+    memory._clear()
+
+
+@pytest.fixture
+def writer(server_url: str, namespace: str) -> Iterator[Memory]:
+    """A Memory without a cache on a client of its own: another process, in effect."""
+    yield from _memory_on_own_client(server_url, namespace)
+
+
+@pytest.fixture
+def plain(server_url: str, namespace: str) -> Iterator[Memory]:
+    """Another Memory like ``writer``, for tests that also need a writer."""
+    yield from _memory_on_own_client(server_url, namespace)
+
+
+def read_outcome(read: Callable[[], object]) -> str:
+    """Return the repr of what ``read()`` returns, or "CorruptValueError" when it raises that."""
+    try:
+        return repr(read())
+    except CorruptValueError:
+        return "CorruptValueError"
 
 
 def run_python(code: str, *, namespace: str, timeout: float = 60) -> object:

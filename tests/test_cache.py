@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -11,14 +10,6 @@ import redis
 from conftest import run_python
 from redis_memory import Memory
 from redis_memory.connection import Connection
-
-
-@pytest.fixture
-def cached(server_url: str, namespace: str) -> Iterator[Memory]:
-    memory = Memory(server_url, namespace, cache=True)
-    yield memory
-    memory._clear()
-    memory._close()
 
 
 @pytest.fixture

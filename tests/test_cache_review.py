@@ -19,23 +19,9 @@ from typing import Any
 import pytest
 import redis
 
-from conftest import run_python
+from conftest import read_outcome, run_python
 from redis_memory import Memory, inline_feed
 from redis_memory.errors import CorruptValueError
-
-
-@pytest.fixture
-def admin(server_url: str) -> redis.Redis:
-    """A plain client of the session's server, to list and kill clients."""
-    return redis.Redis.from_url(server_url)
-
-
-@pytest.fixture
-def writer(server_url: str, namespace: str) -> Iterator[Memory]:
-    """A Memory without a cache on a client of its own: another process, in effect."""
-    memory = Memory(namespace=namespace, client=redis.Redis.from_url(server_url))
-    yield memory
-    memory._clear()
 
 
 @pytest.fixture
@@ -264,13 +250,6 @@ def test_logging_handler_read_does_not_deadlock(namespace: str) -> None:
 # -- stored entries ---------------------------------------------------------------
 
 
-@pytest.fixture
-def plain(server_url: str, namespace: str) -> Iterator[Memory]:
-    memory = Memory(namespace=namespace, client=redis.Redis.from_url(server_url))
-    yield memory
-    memory._clear()
-
-
 def test_failed_pop_is_not_half_applied(plain: Memory, admin: redis.Redis) -> None:
     # An order entry without a value makes the dump of the popped subtree fail,
     # which must leave the list as it was.
@@ -287,13 +266,6 @@ def test_failed_pop_is_not_half_applied(plain: Memory, admin: redis.Redis) -> No
         assert plain._version() > version
 
 
-def _outcome(read: Any) -> str:
-    try:
-        return repr(read())
-    except CorruptValueError:
-        return "CorruptValueError"
-
-
 # Whitespace around an entry is the documented exception: whole reads ignore it.
 @pytest.mark.parametrize("entry", [b"NaN", b"-Infinity"])
 def test_whole_read_matches_item_read(
@@ -302,9 +274,9 @@ def test_whole_read_matches_item_read(
     # The codec rejects these texts in a single entry, and a whole read must too.
     plain.items = [0, 1]
     admin.lset(plain._store.keys.node(plain.items._id), 0, entry)
-    item = _outcome(lambda: plain.items[0])
-    assert _outcome(lambda: plain.items.aslist()[0]) == item
-    assert _outcome(lambda: next(iter(plain.items))) == item
+    item = read_outcome(lambda: plain.items[0])
+    assert read_outcome(lambda: plain.items.aslist()[0]) == item
+    assert read_outcome(lambda: next(iter(plain.items))) == item
 
 
 def test_slice_dangling_reference_is_corrupt(plain: Memory, admin: redis.Redis) -> None:
@@ -318,14 +290,6 @@ def test_slice_dangling_reference_is_corrupt(plain: Memory, admin: redis.Redis) 
 
 
 # -- what held up -----------------------------------------------------------------
-
-
-@pytest.fixture
-def cached(server_url: str, namespace: str) -> Iterator[Memory]:
-    memory = Memory(server_url, namespace, cache=True)
-    yield memory
-    memory._clear()
-    memory._close()
 
 
 def _spoil(value: Any) -> None:

@@ -8,51 +8,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import redis
 
+from conftest import read_outcome
 from redis_memory import Memory, feed, inline_feed
 from redis_memory import cache as cache_module
 from redis_memory.errors import CorruptValueError, OutcomeUnknownError
-
-
-@pytest.fixture
-def admin(server_url: str) -> redis.Redis:
-    """A plain client of the session's server, to write raw text and publish."""
-    return redis.Redis.from_url(server_url)
-
-
-@pytest.fixture
-def cached(server_url: str, namespace: str) -> Iterator[Memory]:
-    memory = Memory(server_url, namespace, cache=True)
-    yield memory
-    memory._clear()
-    memory._close()
-
-
-@pytest.fixture
-def writer(server_url: str, namespace: str) -> Iterator[Memory]:
-    """A Memory without a cache on a client of its own: another process, in effect."""
-    memory = Memory(namespace=namespace, client=redis.Redis.from_url(server_url))
-    yield memory
-    memory._clear()
-
-
-@pytest.fixture
-def plain(server_url: str, namespace: str) -> Iterator[Memory]:
-    memory = Memory(namespace=namespace, client=redis.Redis.from_url(server_url))
-    yield memory
-    memory._clear()
-
-
-def _outcome(read: Any) -> str:
-    try:
-        return repr(read())
-    except CorruptValueError:
-        return "CorruptValueError"
 
 
 def _kept(memory: Memory, node_id: str) -> Any:
@@ -140,43 +105,36 @@ def test_unsure_batch_distrusts_own_messages(
 # -- change messages written by hand ------------------------------------------------
 
 
-def test_deeply_nested_message_keeps_cache_coherent(
-    cached: Memory, writer: Memory, admin: redis.Redis
+def _nested_too_deep(origin: str) -> str:
+    # Deeper than the JSON parser's recursion limit.
+    return "[" * 5000
+
+
+def _huge_own_version(origin: str) -> str:
+    # int() raises ValueError for more than 4,300 digits (Python's default limit).
+    return '{"v":' + "1" * 5000 + ',"o":"' + origin + '"}'
+
+
+@pytest.mark.parametrize("make_message", [_nested_too_deep, _huge_own_version])
+def test_malformed_message_keeps_cache_coherent(
+    cached: Memory,
+    writer: Memory,
+    admin: redis.Redis,
+    make_message: Callable[[str], str],
 ) -> None:
-    # A message nested too deep for the JSON parser must not raise out of a read
-    # nor leave the messages after it unhandled.
+    # A malformed message must not raise out of a read nor leave the messages
+    # after it unhandled.
     writer.x = 1
     assert cached.x == 1
     assert cached.x == 1
-    admin.publish(cached._store.keys.channel, b"[" * 5000)
+    admin.publish(cached._store.keys.channel, make_message(cached._store.origin))
     writer.x = 2
     time.sleep(0.1)
     for _ in range(2):
         try:
             value = cached.x
-        except RecursionError:
-            value = "RecursionError"
-        assert value == 2
-
-
-def test_own_message_huge_version(
-    cached: Memory, writer: Memory, admin: redis.Redis
-) -> None:
-    # int() raises ValueError for more than 4,300 digits (Python's default
-    # limit), which a read must not pass on.
-    writer.x = 1
-    assert cached.x == 1
-    assert cached.x == 1
-    origin = cached._store.origin
-    message = '{"v":' + "1" * 5000 + ',"o":"' + origin + '"}'
-    admin.publish(cached._store.keys.channel, message)
-    writer.x = 2
-    time.sleep(0.1)
-    for _ in range(2):
-        try:
-            value = cached.x
-        except ValueError:
-            value = "ValueError"
+        except (RecursionError, ValueError) as exc:
+            value = type(exc).__name__
         assert value == 2
 
 
@@ -184,7 +142,7 @@ def test_subscription_survives_deeply_nested_message(
     plain: Memory, writer: Memory, admin: redis.Redis
 ) -> None:
     # A message nested too deep for the JSON parser must not end the
-    # subscription's thread, whose state would still say "connected".
+    # subscription's thread while its state stays "connected".
     got: list[feed.Change] = []
     with feed.subscribe(plain, got.append) as subscription:
         admin.publish(plain._store.keys.channel, b"[" * 5000)
@@ -268,8 +226,8 @@ def test_padded_reference_reads_alike(plain: Memory, admin: redis.Redis) -> None
     reference = admin.lindex(node, 0)
     assert reference is not None
     admin.lset(node, 0, b" " + reference)
-    whole = _outcome(lambda: plain.items.aslist()[0])
-    assert _outcome(lambda: plain.items[0]) == whole
+    whole = read_outcome(lambda: plain.items.aslist()[0])
+    assert read_outcome(lambda: plain.items[0]) == whole
 
 
 @pytest.mark.xfail(
@@ -286,8 +244,8 @@ def test_padded_dict_key_reads_alike(plain: Memory, admin: redis.Redis) -> None:
     admin.zrem(f"{keys.prefix}o:{node_id}", '"x"')
     admin.hset(keys.node(node_id), '"y" ', "5")
     admin.zadd(f"{keys.prefix}o:{node_id}", {'"y" ': 1})
-    listed = _outcome(lambda: "y" in list(plain.d))
-    assert _outcome(lambda: "y" in plain.d) == listed
+    listed = read_outcome(lambda: "y" in list(plain.d))
+    assert read_outcome(lambda: "y" in plain.d) == listed
 
 
 @pytest.mark.xfail(
@@ -301,8 +259,8 @@ def test_split_string_entries_read_alike(plain: Memory, admin: redis.Redis) -> N
     node = plain._store.keys.node(plain.items._id)
     admin.lset(node, 0, b'"a')
     admin.lset(node, 1, b'b",1')
-    assert _outcome(lambda: plain.items[0]) == "CorruptValueError"
-    assert _outcome(lambda: plain.items.aslist()) == "CorruptValueError"
+    assert read_outcome(lambda: plain.items[0]) == "CorruptValueError"
+    assert read_outcome(lambda: plain.items.aslist()) == "CorruptValueError"
 
 
 def test_padded_entry_error_keeps_text(plain: Memory, admin: redis.Redis) -> None:
