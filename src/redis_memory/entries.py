@@ -203,9 +203,10 @@ def array_text(entries: list[bytes]) -> bytes:
     """Return ``entries`` as one JSON array text, built by one join.
 
     The brackets are added to the first and last entry for the join and
-    taken off again, which saves two copies of the text (two of the 11 ms that
-    ``aslist()`` of 100,000 ints took). So no other thread may read
-    ``entries`` meanwhile: pass a list that only the caller holds.
+    taken off again, which saves two copies of the text (about 2 of the 11 ms
+    that ``aslist()`` of 100,000 ints took in the benchmark's harness). So no
+    other thread may read ``entries`` meanwhile: pass a list that only the
+    caller holds.
     """
     if not entries:
         return b"[]"
@@ -222,8 +223,8 @@ def array_text(entries: list[bytes]) -> bytes:
 class JoinedEntries(list[bytes]):
     """A node's entries together with their text as one JSON array.
 
-    Joining 100,000 entries took 3.5 ms right after reading them, so a reader
-    that has joined them once passes the text on to the decoder with them.
+    Joining 100,000 entries took about 3.5 ms right after reading them, so a
+    reader that has joined them once passes the text on to the decoder with them.
     """
 
     __slots__ = ("array",)
@@ -402,7 +403,7 @@ def _may_be_tagged(text: bytes) -> bool:
     """Return whether a JSON array text of entries may hold a tagged value.
 
     Tagged values are JSON objects, and an entry that is a JSON array is
-    refused by the codec, so text without "{" or "[" between the array's own
+    rejected by the codec, so text without "{" or "[" between the array's own
     brackets has neither. Searching the bytes skips a Python loop that took
     6 ms for 100,000 entries.
     """

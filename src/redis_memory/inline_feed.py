@@ -235,8 +235,8 @@ class InlineFeed:
             while (reply := self._reader.gets()) is not False:
                 self._dispatch_safely(reply)
             # A short read took everything that had arrived, unless the server
-            # closed the connection right after it (or TLS has another
-            # record), which one poll() tells more cheaply than a failing recv().
+            # closed the connection right after it or TLS has another record.
+            # One poll() checks that more cheaply than a failing recv().
             if (
                 len(data) < _READ_SIZE
                 and not (isinstance(sock, ssl.SSLSocket) and sock.pending())

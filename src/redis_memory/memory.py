@@ -116,8 +116,8 @@ class Memory:
 
     def __getattribute__(self, name: str) -> Any:
         # Names are looked up here rather than in __getattr__, which Python
-        # calls only after a failed lookup: that failure took 0.6 of the
-        # 1.4 us of a cached mem.cfg.
+        # calls only after a failed lookup. That failure took about 0.6 of the
+        # 1.4 us of a cached mem.cfg (timeit, on the benchmark machine).
         if name.startswith("_") or (
             type(self) is not Memory and hasattr(type(self), name)
         ):
@@ -229,10 +229,10 @@ class Memory:
         """Wait until reads here reflect every change made so far, by any process.
 
         With the read cache on, another process's change is seen by every read
-        that starts after its change message has arrived, a median of 0.15 ms
-        after the write on loopback (see docs/benchmarks.md). Call this after
-        learning of a change by other means (a queue, a file, a message) and
-        before reading it. Costs one round trip.
+        that starts after its change message has arrived, a median of about
+        0.2 ms after the write on loopback (``bench/run.py``, docs/benchmarks.md).
+        Call this after learning of a change by other means (a queue, a file,
+        a message) and before reading it. Costs one round trip.
 
         Raises
         ------

@@ -96,9 +96,10 @@ local function dump_into(out, kind, id)
     out[size + 2] = k
     out[size + 3] = entries
     size = size + 3
-    -- A reference starts with {"$, which a JSON string cannot contain, so one
-    -- search of the joined entries spares most nodes a call per entry
-    -- (20.6 against 16.7 ms of server time for a dump of 100,000 scalars).
+    -- A reference starts with {"$, which no JSON string's text contains because
+    -- it escapes quotes, so one search of the joined entries spares most nodes
+    -- a call per entry. That took the server time of a dump of 100,000 scalars
+    -- from 20.6 to 16.7 ms (INFO commandstats, Valkey 8.1).
     -- table.concat fails on an entry that is not text: HMGET's false for a
     -- field of the order that the hash lacks, in data broken by foreign writes.
     local joined_ok, joined = pcall(table.concat, entries, ',')
