@@ -89,7 +89,12 @@ class ClusterConnection(Connection):
         return pubsub
 
     def _call(
-        self, args: Sequence[Any], *, idempotent: bool, route: str | None = None
+        self,
+        args: Sequence[Any],
+        *,
+        idempotent: bool,
+        route: str | None = None,
+        rejections: bool = True,
     ) -> Any:
         cluster = self.client
         slot = None if route is None else cluster.keyslot(route)  # type: ignore[no-untyped-call]
@@ -128,7 +133,8 @@ class ClusterConnection(Connection):
                 self._refresh()
                 attempt += 1
             except ResponseError as exc:
-                self._raise_rejection(exc)
+                if rejections:
+                    self._raise_rejection(exc)
                 raise
             except TRANSIENT as exc:
                 if connection is not None:

@@ -29,6 +29,7 @@ import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import (
     BusyLoadingError,
+    NoPermissionError,
     NoScriptError,
     RedisClusterException,
     RedisError,
@@ -77,14 +78,27 @@ except ImportError:  # redis-py then packs in Python
 
 
 class Script:
-    """A Lua script called by its SHA-1 and loaded again when the server lost it."""
+    """A Lua script called by its SHA-1 and loaded again when the server lost it.
 
-    __slots__ = ("name", "sha", "source")
+    ``function`` names the same operation in the function library whose text
+    is ``library``, when it has one (see :mod:`redis_memory.lua`).
+    """
 
-    def __init__(self, name: str, source: str) -> None:
+    __slots__ = ("function", "library", "name", "sha", "source")
+
+    def __init__(
+        self,
+        name: str,
+        source: str,
+        *,
+        function: str | None = None,
+        library: str | None = None,
+    ) -> None:
         self.name = name
         self.source = source
         self.sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
+        self.function = function
+        self.library = library
 
 
 class Connection:
@@ -118,6 +132,8 @@ class Connection:
         self._restart = restart
         self._retry_seconds = retry_seconds
         self._backoff = ExponentialWithJitterBackoff(base=0.05, cap=1.0)
+        # Whether the server runs the scripts as functions; None until a call tells.
+        self._functions: bool | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
@@ -129,12 +145,21 @@ class Connection:
     def script(
         self, script: Script, keys: Sequence[str], args: Sequence[Any], *, write: bool
     ) -> Any:
-        """Run ``script`` by SHA-1, or by its source when the server does not know it.
+        """Run ``script`` as a function of its library, or by SHA-1, or by its source.
 
+        FCALL comes first, because it spares the server the prelude. When the
+        server lacks the function, the library is loaded and the call sent
+        again; when it has no functions or the user may not use them, every
+        later call goes by SHA-1. An error that says a function or script
+        is missing means that nothing ran, so even a change is sent again.
         ``keys[0]`` routes the call in a cluster.
         """
-        request = ("EVALSHA", script.sha, len(keys), *keys, *args)
         route = keys[0] if keys else None
+        if script.function is not None and self._functions is not False:
+            reply = self._fcall(script, keys, args, write=write, route=route)
+            if reply is not _BY_SHA:
+                return reply
+        request = ("EVALSHA", script.sha, len(keys), *keys, *args)
         try:
             return self._call(request, idempotent=not write, route=route)
         except NoScriptError:
@@ -143,6 +168,68 @@ class Connection:
             # ASK redirect rather than the master that SCRIPT LOAD would reach.
             request = ("EVAL", script.source, len(keys), *keys, *args)
             return self._call(request, idempotent=not write, route=route)
+
+    def _fcall(
+        self,
+        script: Script,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        *,
+        write: bool,
+        route: str | None,
+    ) -> Any:
+        """Run ``script`` by FCALL; return :data:`_BY_SHA` when it has to go by SHA-1."""
+        request = ("FCALL", script.function, len(keys), *keys, *args)
+        loaded = False
+        while True:
+            try:
+                return self._call(
+                    request, idempotent=not write, route=route, rejections=False
+                )
+            except ResponseError as exc:
+                problem = _function_problem(exc)
+                if problem is None:
+                    self._raise_rejection(exc)
+                    raise
+            if problem == "unsupported":
+                self._functions = False
+                return _BY_SHA
+            # Still missing after a load: in a cluster, an ASK redirect may
+            # lead to a node that the load did not reach.
+            if loaded or not self._load(script, route):
+                return _BY_SHA
+            loaded = True
+
+    def _load(self, script: Script, route: str | None) -> bool:
+        """Load the library of ``script`` where ``route`` lives; return whether it is there.
+
+        A failure that says functions are unavailable makes this connection
+        call scripts by SHA-1 from then on; any other leaves that choice to
+        the next call.
+        """
+        assert script.library is not None
+        try:
+            self._call(
+                ("FUNCTION", "LOAD", script.library),
+                idempotent=True,
+                route=route,
+                rejections=False,
+            )
+        except ResponseError as exc:
+            if "already exists" in str(exc):
+                return True
+            unsupported = _function_problem(exc) == "unsupported"
+            log.info(
+                "loading the function library at %s failed (%s); calling scripts by SHA-1%s",
+                self.url,
+                server_errors.describe(exc),
+                " from now on" if unsupported else "",
+            )
+            if unsupported:
+                self._functions = False
+            return False
+        self._functions = True
+        return True
 
     def pubsub(self, channel: str | None = None) -> PubSub:
         """Return a new PubSub object on which ``channel`` can be subscribed.
@@ -154,8 +241,18 @@ class Connection:
         return pubsub
 
     def _call(
-        self, args: Sequence[Any], *, idempotent: bool, route: str | None = None
+        self,
+        args: Sequence[Any],
+        *,
+        idempotent: bool,
+        route: str | None = None,
+        rejections: bool = True,
     ) -> Any:
+        """Send one request and return its reply, retrying as the module docstring says.
+
+        With ``rejections`` false, an error reply is raised as redis-py's
+        ResponseError even where the library has its own exception for it.
+        """
         pool = self.client.connection_pool
         started = 0.0
         attempt = 0
@@ -168,7 +265,8 @@ class Connection:
                 sent = True
                 return connection.read_response()
             except ResponseError as exc:
-                self._raise_rejection(exc)
+                if rejections:
+                    self._raise_rejection(exc)
                 raise
             except TRANSIENT as exc:
                 if connection is not None:
@@ -228,6 +326,24 @@ class Connection:
             self._restart()
         except Exception as exc:  # the next attempt reports the connection error
             log.warning("restarting the embedded server failed: %s", exc)
+
+
+# What Connection._fcall returns when the call has to go by SHA-1 instead.
+_BY_SHA = object()
+
+
+def _function_problem(exc: ResponseError) -> str | None:
+    """Classify an error reply to FCALL or FUNCTION LOAD.
+
+    "missing" when the server lacks the function, "unsupported" when it has
+    no functions or denies them to the user, else None.
+    """
+    text = str(exc)
+    if text.startswith("Function not found"):
+        return "missing"
+    if isinstance(exc, NoPermissionError) or text.lower().startswith("unknown command"):
+        return "unsupported"
+    return None
 
 
 def send(connection: Any, args: Sequence[Any]) -> None:

@@ -53,7 +53,8 @@ def rejection(exc: ResponseError, url: str) -> Exception | None:
     if isinstance(exc, NoPermissionError):
         return ServerUnavailableError(
             f"the Redis user of {url} lacks a permission ({_text(exc)}). Grant it the "
-            "scripting commands (EVALSHA, SCRIPT LOAD), reads and PUBLISH/SUBSCRIBE "
+            "scripting commands (EVALSHA, SCRIPT LOAD; FCALL and FUNCTION LOAD are used "
+            "when granted), reads and PUBLISH/SUBSCRIBE "
             "on keys and channels matching rm:*, for example with ACL SETUSER"
         )
     text = _text(exc)

@@ -12,64 +12,22 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
 from .cache import MISS, Bucket, ReadCache, existing_cache
 from .codec import Codec
-from .connection import Connection, Script
+from .connection import Connection
 from .entries import JoinedEntries, NodeMap, Plan, array_text, has_reference, parse_dump
 from .errors import CorruptValueError, StaleReferenceError
 from .keys import ROOT_ID, KeySpace
+from .lua import script
 
 if TYPE_CHECKING:
     from .node import Node
 
 __all__ = ["Store", "list_digest"]
-
-
-@cache
-def _script(name: str) -> Script:
-    folder = resources.files(__package__).joinpath("scripts")
-    lib = folder.joinpath("_lib.lua").read_text(encoding="utf-8")
-    body = folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
-    return Script(name, f"{_used_lib(lib, body)}\n-- {name}.lua\n{body}")
-
-
-# A top-level helper of _lib.lua with the comment lines directly above it.
-_LIB_HELPER = re.compile(r"^(?:--[^\n]*\n)*local function (\w+)\b", re.MULTILINE)
-
-
-def _used_lib(lib: str, body: str) -> str:
-    """Return ``lib`` without the helpers that ``body`` uses neither directly nor indirectly.
-
-    The server runs the whole text on every call, so each helper defined costs
-    a closure: pruning took about 1 us off the 6 us that ``list_push`` ran on
-    Valkey 8.1. A name in a comment keeps a helper too, which is harmless.
-    """
-    matches = list(_LIB_HELPER.finditer(lib))
-    if not matches:
-        return lib
-    ends = [match.start() for match in matches[1:]] + [len(lib)]
-    helpers = {
-        match.group(1): lib[match.start() : end]
-        for match, end in zip(matches, ends, strict=True)
-    }
-
-    used: set[str] = set()
-    pending = [body]
-    while pending:
-        text = pending.pop()
-        for helper, source in helpers.items():
-            if helper not in used and re.search(rf"\b{helper}\b", text):
-                used.add(helper)
-                pending.append(source)
-
-    kept = (source for helper, source in helpers.items() if helper in used)
-    return lib[: matches[0].start()] + "".join(kept)
 
 
 def list_digest(entries: Sequence[bytes]) -> bytes:
@@ -178,7 +136,7 @@ class Store:
                 return reply
         try:
             return self.connection.script(
-                _script(name),
+                script(name),
                 self._routing,
                 (self.keys.prefix, node_id, *args),
                 write=False,
@@ -250,7 +208,7 @@ class Store:
         unsure = True
         try:
             reply = self.connection.script(
-                _script(name), self._routing, (*header, *args), write=True
+                script(name), self._routing, (*header, *args), write=True
             )
             unsure = False
             return reply

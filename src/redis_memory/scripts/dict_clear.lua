@@ -1,3 +1,4 @@
+-- Function flags: allow-oom
 -- Remove every key of a dict node and every node below it.
 local id = ARGV[6]
 check_alive(id)

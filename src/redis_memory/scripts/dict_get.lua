@@ -1,3 +1,4 @@
+-- Function flags: no-writes
 -- Return {field, value} for the first of the aliases ARGV[3..] present, else nil.
 local id = ARGV[2]
 local nk = nkey(id)

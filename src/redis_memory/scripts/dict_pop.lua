@@ -1,3 +1,4 @@
+-- Function flags: allow-oom
 -- Remove one key and return {field, value, subtree dump...}, or nil when absent.
 -- ARGV[8] 'last' (popitem) or 'key'; ARGV[9] '1' to dump a container value;
 -- for 'key', the aliases follow from ARGV[10].

@@ -1,3 +1,4 @@
+-- Function flags: allow-oom
 -- Remove the entry at index ARGV[8] ('' for the last) and return {entry,
 -- subtree dump...}. ARGV[9] 'pop' or 'del' selects the error text, ARGV[10]
 -- '1' requests the dump of a container entry.

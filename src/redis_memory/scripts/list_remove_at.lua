@@ -1,3 +1,4 @@
+-- Function flags: allow-oom
 -- Delete the entry at index ARGV[8] if it still is ARGV[9]; return 1, else 0.
 local id = ARGV[6]
 check_alive(id)

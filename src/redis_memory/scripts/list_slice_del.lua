@@ -1,3 +1,4 @@
+-- Function flags: allow-oom
 -- Delete the slice ARGV[8]:ARGV[9]:ARGV[10]; return how many entries went.
 local id = ARGV[6]
 check_alive(id)

@@ -1,3 +1,4 @@
+-- Function flags: no-writes
 -- Return {count, entries..., subtree dumps...} for the slice ARGV[3]:ARGV[4]:ARGV[5]
 -- ('' for an omitted start or stop; the step is never zero).
 local id = ARGV[2]

@@ -1,3 +1,4 @@
+-- Function flags: no-writes
 -- Return the number of entries of a node.
 local id = ARGV[2]
 local kind = kind_of(id)

@@ -1,3 +1,4 @@
+-- Function flags: no-writes
 -- Return the dump of a node and every node below it (format: see dump_into).
 local id = ARGV[2]
 local out = {}
