@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import hiredis
 import redis
 
-from .feed import leading_version, parse_change
+from .feed import parse_change
 
 if TYPE_CHECKING:
     from redis.connection import Connection, ConnectionPool
@@ -152,9 +152,12 @@ class InlineFeed:
                 return False
             self._busy = True
             try:
-                if self._locked_poller.poll(0):
-                    self._read_available(sock)
-                elif time.monotonic() - self._last_traffic > _HEALTH_SECONDS:
+                # No second poll: when another thread took the data meanwhile,
+                # the read finds nothing, which is rare and costs one recv().
+                if (
+                    not self._read_available(sock)
+                    and time.monotonic() - self._last_traffic > _HEALTH_SECONDS
+                ):
                     self._check_health()
             except CONNECTION_ERRORS as exc:
                 self._close_locked()
@@ -221,14 +224,20 @@ class InlineFeed:
         except CONNECTION_ERRORS as exc:
             log.debug("closing the read cache's subscription failed: %s", exc)
 
-    def _read_available(self, sock: socket.socket) -> None:
-        """Read and handle everything the socket contains; raise when it was closed."""
-        self._last_traffic = time.monotonic()
+    def _read_available(self, sock: socket.socket) -> bool:
+        """Read and handle everything the socket contains; raise when it was closed.
+
+        Return whether anything had arrived.
+        """
+        read = False
         while True:
             try:
                 data = sock.recv(_READ_SIZE)
             except _NOTHING_YET:
-                return
+                return read
+            if not read:
+                read = True
+                self._last_traffic = time.monotonic()
             if not data:
                 raise redis.ConnectionError("the server closed the subscription")
             self._reader.feed(data)
@@ -242,7 +251,7 @@ class InlineFeed:
                 and not (isinstance(sock, ssl.SSLSocket) and sock.pending())
                 and not self._locked_poller.poll(0)
             ):
-                return
+                return True
 
     def _read_until(
         self, done: Callable[[Any], bool], timeout: float, request: str
@@ -318,12 +327,16 @@ class InlineFeed:
 
     def _handle(self, data: Any) -> None:
         trust_own = not self.distrust_until or time.monotonic() >= self.distrust_until
-        if trust_own and isinstance(data, bytes) and self._own_mark in data:
-            version = leading_version(data)
-            if version is not None and version == self.version + 1:
-                # An own change: its write dropped the copies it made stale.
-                self.version = version
-                return
+        # The script writes the version first and the origin second, so one
+        # comparison finds the next own change.
+        if (
+            trust_own
+            and isinstance(data, bytes)
+            and data.startswith(b'{"v":%d,%b' % (self.version + 1, self._own_mark))
+        ):
+            # An own change: its write dropped the copies it made stale.
+            self.version += 1
+            return
         try:
             change = parse_change(self._namespace, data)
         except (TypeError, ValueError) as exc:
