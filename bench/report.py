@@ -141,10 +141,11 @@ def _server_table(results: Results) -> list[str]:
         "",
         "One pass of operations per contender at "
         f"{results.main_size:,} elements gives the time per operation seen by the "
-        "client and the server's share of it from `INFO commandstats` (EVALSHA "
-        "for redis-memory, the command for raw). The rest is the round trip and "
-        "the client: Python, argument packing and reply parsing. The deep set "
-        "runs four scripts: three reads of the path and the write.",
+        "client and the server's share of it from `INFO commandstats` (FCALL "
+        "and EVALSHA for redis-memory, the command for raw). The rest is the "
+        "round trip and the client: Python, argument packing and reply parsing. "
+        "The deep set runs one script, the write, because the read cache serves "
+        "the three reads of the path.",
         "",
         *_table(
             [

@@ -82,7 +82,7 @@ class ServerTimeRow:
     operation : str
         As in `Series.operation`.
     ours_us : float
-        Microseconds of EVALSHA per operation.
+        Microseconds of FCALL and EVALSHA per operation.
     ours_commands : float
         Commands that the scripts ran per operation.
     raw_us : float

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from redis_memory import Memory, SyncedDict
+from redis_memory import Memory, StaleReferenceError, SyncedDict
 
 
 def test_set_update_and_order(mem: Memory, other: Memory) -> None:
@@ -250,3 +250,21 @@ def test_fromkeys_gives_plain_dict(mem: Memory) -> None:
     assert type(made) is dict
     mem.d.update(made)
     assert mem.d == {"a": 0, "b": 0}
+
+
+def test_stale_handle_writes_nothing(mem: Memory, other: Memory) -> None:
+    mem.cfg = {"inner": {"a": 1}}
+    inner = mem.cfg["inner"]
+    other.cfg = {}
+    for write in (
+        lambda: inner.__setitem__("a", 2),
+        lambda: inner.__setitem__("b", 2),
+        lambda: inner.update({"a": 3, "c": [4]}),
+    ):
+        with pytest.raises(
+            StaleReferenceError, match=r"mem.cfg\['inner'\] no longer exists"
+        ):
+            write()
+    assert other.cfg == {}
+    store = inner._store
+    assert not store.connection.command("EXISTS", store.keys.node(inner._id))

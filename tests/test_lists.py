@@ -381,3 +381,24 @@ def test_index_argument_errors_match_list(mem: Memory) -> None:
             case(mem.items)
         assert str(got.value) == str(expected.value)
     assert mem.items == [1, 2]
+
+
+def test_stale_handle_pushes_nothing(mem: Memory, other: Memory) -> None:
+    mem.grid = [[1, 2], []]
+    full, empty = mem.grid[0], mem.grid[1]
+    other.grid = []
+    for write in (
+        lambda: full.append(3),
+        lambda: full.insert(0, 0),
+        lambda: full.extend([4, 5]),
+        lambda: empty.append(3),
+    ):
+        with pytest.raises(
+            StaleReferenceError, match=r"mem.grid\[\d\] no longer exists"
+        ):
+            write()
+    assert other.grid == []
+    for row in (full, empty):
+        assert not row._store.connection.command(
+            "EXISTS", row._store.keys.node(row._id)
+        )

@@ -2,7 +2,6 @@
 -- aliases (its own encoding first, then equal keys of other numeric types),
 -- the value; then node specs. An existing alias keeps its field and position.
 local id = ARGV[6]
-check_alive(id)
 local nk, ok = nkey(id), okey(id)
 local pairs_at = {}
 local i = 9
@@ -10,21 +9,35 @@ for _ = 1, tonumber(ARGV[8]) do
   pairs_at[#pairs_at + 1] = i
   i = i + tonumber(ARGV[i]) + 2
 end
+
+-- Return the field and value of the first of the key's aliases present, else nil.
+local function find(at)
+  for a = at + 1, at + tonumber(ARGV[at]) do
+    local old = redis.call('HGET', nk, ARGV[a])
+    if old then return ARGV[a], old end
+  end
+  return nil, nil
+end
+
+-- A key found in the node's hash proves the node alive, because a node's
+-- keys are deleted with it. So one pair without nested values that replaces
+-- a value, the common d[k] = v, needs no liveness check.
+local first_field, first_old = nil, nil
+if #pairs_at == 1 and ARGV[i] == '0' then first_field, first_old = find(pairs_at[1]) end
+if not first_field then check_alive(id) end
 check_nodes(i)
 create_nodes(i)
 
 -- The last insertion score, read when the first new key is added.
 local score = nil
 local added = 0
-for _, at in ipairs(pairs_at) do
+for p, at in ipairs(pairs_at) do
   local count = tonumber(ARGV[at])
-  local field, old = nil, nil
-  for a = at + 1, at + count do
-    old = redis.call('HGET', nk, ARGV[a])
-    if old then
-      field = ARGV[a]
-      break
-    end
+  local field, old
+  if p == 1 and first_field then
+    field, old = first_field, first_old
+  else
+    field, old = find(at)
   end
   local value = ARGV[at + count + 1]
   if field then
