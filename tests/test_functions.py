@@ -16,8 +16,9 @@ import redis
 
 from redis_memory import Memory, lua
 from redis_memory.batch import _batch_script
-from redis_memory.errors import ServerFullError
-from redis_processes import ServerProcess, scratch_dir, valkey_binary
+from redis_memory.errors import ServerFullError, ServerUnavailableError
+from redis_memory.keys import KeySpace
+from redis_processes import ServerProcess, scratch_dir, valkey_binary, wait_until
 
 # The scripts that change nothing, so their functions may run on a replica or a full server.
 READS = {
@@ -162,8 +163,43 @@ def test_full_server_runs_reads_and_deletes(
         client.config_set("maxmemory", 0)
 
 
-def test_user_without_functions_uses_scripts(
+def test_full_server_runs_rewrites_as_scripts(
     start_server: Callable[..., ServerProcess],
+) -> None:
+    # A script runs until its first command that needs memory, so the
+    # rewrites that delete first went through as scripts, and still do.
+    server = start_server("--maxmemory-policy", "noeviction")
+    client = redis.Redis.from_url(server.url)
+    mem = Memory(server.url, new_namespace(), cache=False)
+    mem.items = [3, 1, 2, 5, 4]
+    mem.more = [1, 2]
+    mem.rest = [1]
+    client.config_set("maxmemory", 1)
+
+    try:
+        mem.items.reverse()
+        assert mem.items == [4, 5, 2, 1, 3]
+        mem.items.sort()
+        assert mem.items == [1, 2, 3, 4, 5]
+        mem.items[0:2] = []
+        assert mem.items == [3, 4, 5]
+        mem.items.clear()
+        assert mem.items == []
+        mem.more *= 0
+        assert mem.more == []
+        with pytest.raises(ServerFullError):
+            mem.rest.extend([7, 8])
+        assert mem.rest == [1]
+    finally:
+        client.config_set("maxmemory", 0)
+
+
+@pytest.mark.parametrize(
+    "denied",
+    [("-fcall", "-fcall_ro", "-function"), ("-fcall", "-fcall_ro"), ("-function",)],
+)
+def test_user_without_functions_uses_scripts(
+    start_server: Callable[..., ServerProcess], denied: tuple[str, ...]
 ) -> None:
     server = start_server()
     admin = redis.Redis.from_url(server.url)
@@ -173,7 +209,7 @@ def test_user_without_functions_uses_scripts(
         passwords=["+fn-pw-123"],
         keys=["*"],
         channels=["*"],
-        commands=["+@all", "-fcall", "-fcall_ro", "-function"],
+        commands=["+@all", *denied],
     )
     url = f"redis://nofunctions:fn-pw-123@127.0.0.1:{server.port}/0"
     mem = Memory(url, new_namespace(), cache=False)
@@ -187,10 +223,86 @@ def test_user_without_functions_uses_scripts(
 
     assert calls(admin, "fcall") == 0
     assert calls(admin, "evalsha") >= 6
-    assert admin.function_list() == []
     fresh = Memory(server.url, mem._namespace, cache=False)
     assert fresh.items == [0, 1, 2]
     assert fresh.cfg == {"a": {"b": 1, "c": 2}}
+
+
+def test_key_denial_keeps_functions(start_server: Callable[..., ServerProcess]) -> None:
+    # NOPERM for a key is the user's problem with one namespace; FCALL
+    # itself is allowed, so the other namespaces keep using it.
+    server = start_server()
+    admin = redis.Redis.from_url(server.url)
+    allowed, other = new_namespace(), new_namespace()
+    admin.acl_setuser(
+        "onenamespace",
+        enabled=True,
+        passwords=["+fn-pw-123"],
+        keys=[f"rm:{{{allowed}}}:*"],
+        channels=["*"],
+        commands=["+@all"],
+    )
+    url = f"redis://onenamespace:fn-pw-123@127.0.0.1:{server.port}/0"
+    mem = Memory(url, allowed, cache=False)
+    mem.items = [1]
+
+    with pytest.raises(ServerUnavailableError, match="lacks a permission"):
+        Memory(url, other, cache=False).items = [1]
+    for number in range(5):
+        mem.items.append(number)
+
+    assert mem.items == [1, 0, 1, 2, 3, 4]
+    assert calls(admin, "fcall") >= 6
+    assert calls(admin, "evalsha") == 0
+
+
+def test_error_inside_function_is_not_repeated(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    # Renamed away, PUBLISH fails inside the function after its writes, which
+    # a script does not undo. Sending the call again would apply it twice.
+    server = start_server("--rename-command", "PUBLISH", "")
+    admin = redis.Redis.from_url(server.url)
+    mem = Memory(server.url, new_namespace(), cache=False)
+
+    with pytest.raises(redis.ResponseError, match="[Uu]nknown command"):
+        mem.items = [1]
+    with pytest.raises(redis.ResponseError, match="[Uu]nknown command"):
+        mem.items.append(2)
+
+    assert mem.items == [1, 2]
+    assert calls(admin, "evalsha") == 0
+
+
+def test_replica_without_library_loads_once(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    # The replica rejects FUNCTION LOAD, so reads go by SHA-1 for a while
+    # instead of trying FCALL and the load before each of them.
+    master = start_server("--repl-diskless-sync-delay", "0")
+    replica = start_server("--replicaof", "127.0.0.1", str(master.port))
+    namespace = new_namespace()
+    Memory(master.url, namespace, cache=False).items = [1, 2, 3]
+    redis.Redis.from_url(master.url).function_flush()
+    replica_client = redis.Redis.from_url(replica.url)
+    wait_until(
+        lambda: (
+            replica_client.function_list() == []
+            and replica_client.exists(KeySpace(namespace).node("root")) == 1
+        ),
+        20,
+        "the replica has the data and no library",
+    )
+    mem = Memory(replica.url, namespace, cache=False)
+
+    for _ in range(5):
+        assert mem.items[1] == 2
+
+    stats = replica_client.info("commandstats")
+    # Its calls include the loads replicated from the master.
+    assert stats["cmdstat_function|load"]["rejected_calls"] == 1
+    assert "cmdstat_fcall" not in stats
+    assert stats["cmdstat_evalsha"]["calls"] >= 5
 
 
 def test_server_without_functions_uses_scripts(
@@ -213,6 +325,20 @@ def test_server_without_functions_uses_scripts(
     assert fresh.log == [0, 1, 2, 3, 4]
     assert fresh.cfg == {}
     assert calls(admin, "evalsha") >= 8
+
+
+def test_digest_covers_registrations(monkeypatch: pytest.MonkeyPatch) -> None:
+    name = lua.library().name
+    monkeypatch.setattr(lua, "_CALL_SETUP", lua._CALL_SETUP + "; local unused = 1")
+    lua.library.cache_clear()
+    try:
+        changed = lua.library()
+    finally:
+        monkeypatch.undo()
+        lua.library.cache_clear()
+
+    assert changed.name != name
+    assert lua.library().name == name
 
 
 def test_library_runs_prelude_once() -> None:

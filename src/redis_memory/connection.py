@@ -31,6 +31,7 @@ from redis.exceptions import (
     BusyLoadingError,
     NoPermissionError,
     NoScriptError,
+    OutOfMemoryError,
     RedisClusterException,
     RedisError,
     ResponseError,
@@ -132,8 +133,9 @@ class Connection:
         self._restart = restart
         self._retry_seconds = retry_seconds
         self._backoff = ExponentialWithJitterBackoff(base=0.05, cap=1.0)
-        # Whether the server runs the scripts as functions; None until a call tells.
-        self._functions: bool | None = None
+        # Whether a FUNCTION LOAD succeeded, and when to try one again after a failure.
+        self._library_loaded = False
+        self._functions_retry_at = 0.0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
@@ -147,15 +149,15 @@ class Connection:
     ) -> Any:
         """Run ``script`` as a function of its library, or by SHA-1, or by its source.
 
-        FCALL comes first, because it spares the server the prelude. When the
-        server lacks the function, the library is loaded and the call sent
-        again; when it has no functions or the user may not use them, every
-        later call goes by SHA-1. An error that says a function or script
-        is missing means that nothing ran, so even a change is sent again.
-        ``keys[0]`` routes the call in a cluster.
+        FCALL comes first, because it spares the server the prelude. The
+        first call loads the library, and when that fails, calls go by SHA-1
+        for a while. When the server rejects an FCALL before running it
+        (function missing, FCALL denied, memory full), that call goes by
+        SHA-1, because nothing ran. Any other error is raised, because the
+        function may have written. ``keys[0]`` routes the call in a cluster.
         """
         route = keys[0] if keys else None
-        if script.function is not None and self._functions is not False:
+        if script.function is not None and self._functions_usable(script, route):
             reply = self._fcall(script, keys, args, write=write, route=route)
             if reply is not _BY_SHA:
                 return reply
@@ -169,6 +171,14 @@ class Connection:
             request = ("EVAL", script.source, len(keys), *keys, *args)
             return self._call(request, idempotent=not write, route=route)
 
+    def _functions_usable(self, script: Script, route: str | None) -> bool:
+        """Return whether to call ``script`` by FCALL, loading its library on first use."""
+        if self._library_loaded:
+            return True
+        if time.monotonic() < self._functions_retry_at:
+            return False
+        return self._load(script, route)
+
     def _fcall(
         self,
         script: Script,
@@ -180,33 +190,27 @@ class Connection:
     ) -> Any:
         """Run ``script`` by FCALL; return :data:`_BY_SHA` when it has to go by SHA-1."""
         request = ("FCALL", script.function, len(keys), *keys, *args)
-        loaded = False
+        reloaded = False
         while True:
             try:
                 return self._call(
                     request, idempotent=not write, route=route, rejections=False
                 )
             except ResponseError as exc:
-                problem = _function_problem(exc)
-                if problem is None:
+                rejection = _fcall_rejection(exc)
+                if rejection is None:
                     self._raise_rejection(exc)
                     raise
-            if problem == "unsupported":
-                self._functions = False
-                return _BY_SHA
+                if rejection == "denied":
+                    self._stop_functions("FCALL was rejected", exc)
             # Still missing after a load: in a cluster, an ASK redirect may
             # lead to a node that the load did not reach.
-            if loaded or not self._load(script, route):
+            if rejection != "missing" or reloaded or not self._load(script, route):
                 return _BY_SHA
-            loaded = True
+            reloaded = True
 
     def _load(self, script: Script, route: str | None) -> bool:
-        """Load the library of ``script`` where ``route`` lives; return whether it is there.
-
-        A failure that says functions are unavailable makes this connection
-        call scripts by SHA-1 from then on; any other leaves that choice to
-        the next call.
-        """
+        """Load the library of ``script`` where ``route`` lives; return whether it is there."""
         assert script.library is not None
         try:
             self._call(
@@ -216,20 +220,23 @@ class Connection:
                 rejections=False,
             )
         except ResponseError as exc:
-            if "already exists" in str(exc):
-                return True
-            unsupported = _function_problem(exc) == "unsupported"
-            log.info(
-                "loading the function library at %s failed (%s); calling scripts by SHA-1%s",
-                self.url,
-                server_errors.describe(exc),
-                " from now on" if unsupported else "",
-            )
-            if unsupported:
-                self._functions = False
-            return False
-        self._functions = True
+            if "already exists" not in str(exc):
+                self._stop_functions("loading the function library failed", exc)
+                return False
+        self._library_loaded = True
         return True
+
+    def _stop_functions(self, problem: str, exc: ResponseError) -> None:
+        """Send scripts by SHA-1 for a while, after a reply that functions are unusable."""
+        self._library_loaded = False
+        self._functions_retry_at = time.monotonic() + _FUNCTIONS_RETRY_SECONDS
+        log.info(
+            "%s at %s (%s); calling scripts by SHA-1 for %.0f s",
+            problem,
+            self.url,
+            server_errors.describe(exc),
+            _FUNCTIONS_RETRY_SECONDS,
+        )
 
     def pubsub(self, channel: str | None = None) -> PubSub:
         """Return a new PubSub object on which ``channel`` can be subscribed.
@@ -248,7 +255,7 @@ class Connection:
         route: str | None = None,
         rejections: bool = True,
     ) -> Any:
-        """Send one request and return its reply, retrying as the module docstring says.
+        """Send one request and return its reply, retrying as the module docstring describes.
 
         With ``rejections`` false, an error reply is raised as redis-py's
         ResponseError even where the library has its own exception for it.
@@ -328,21 +335,33 @@ class Connection:
             log.warning("restarting the embedded server failed: %s", exc)
 
 
-# What Connection._fcall returns when the call has to go by SHA-1 instead.
+# The marker that Connection._fcall returns when the call has to go by SHA-1 instead.
 _BY_SHA = object()
 
+# How long scripts go by SHA-1 after the server rejected functions.
+_FUNCTIONS_RETRY_SECONDS = 60.0
 
-def _function_problem(exc: ResponseError) -> str | None:
-    """Classify an error reply to FCALL or FUNCTION LOAD.
 
-    "missing" when the server lacks the function, "unsupported" when it has
-    no functions or denies them to the user, else None.
+def _fcall_rejection(exc: ResponseError) -> str | None:
+    """Classify an error reply to FCALL that the server sent without running the function.
+
+    "missing" when the server lacks the function, "denied" when it has no
+    FCALL or the user may not run it, "full" when memory is full and the
+    function has no allow-oom flag; None for any other error. An error from
+    inside the function names it after "script:", and is None too.
     """
     text = str(exc)
+    if "script:" in text:
+        return None
     if text.startswith("Function not found"):
         return "missing"
-    if isinstance(exc, NoPermissionError) or text.lower().startswith("unknown command"):
-        return "unsupported"
+    if isinstance(exc, OutOfMemoryError):
+        return "full"
+    lowered = text.lower()
+    if "fcall" in lowered and (
+        isinstance(exc, NoPermissionError) or lowered.startswith("unknown command")
+    ):
+        return "denied"
     return None
 
 

@@ -31,6 +31,9 @@ _PER_CALL_STATE = "local ARGV, P, META\n"
 # per-call lines, and the reset of the flag that drop() sets.
 _CALL_SETUP = "ARGV = args; P = args[1]; META = P .. 'meta'; DROPPED.any = false"
 
+# Stands for the digest in the library's text until the digest of that text is known.
+_DIGEST = "@DIGEST@"
+
 # The first line of a script that gives its function's flags.
 _FLAGS = re.compile(r"-- Function flags: ([a-z-]+(?:, [a-z-]+)*)\n")
 
@@ -84,6 +87,10 @@ def library() -> Library:
     - ``no-writes`` for the reads, which then run on a full server and on a replica;
     - ``allow-oom`` for the operations that only delete, besides the small
       change bookkeeping, so that a full server can be emptied.
+
+    The other operations go by SHA-1 while memory is full (see
+    :meth:`redis_memory.connection.Connection.script`), so that those that
+    delete first, such as ``clear()`` and ``sort()``, run as before.
     """
     lib = _read("_lib")
     if _PER_CALL not in lib:
@@ -98,9 +105,6 @@ def library() -> Library:
         parts.append(
             f"-- {name}.lua\nBODIES['{name}'] = function()\n{_read(name)}\nend"
         )
-    text = "\n".join(parts)
-    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
-    functions = {name: f"rm_{digest}_{name}" for name in names}
     registrations = []
     for name in names:
         match = _FLAGS.match(_read(name))
@@ -109,13 +113,18 @@ def library() -> Library:
             quoted = ", ".join(f"'{flag}'" for flag in match.group(1).split(", "))
             flags = f", flags = {{{quoted}}}"
         registrations.append(
-            f"redis.register_function{{function_name = '{functions[name]}', "
+            f"redis.register_function{{function_name = 'rm_{_DIGEST}_{name}', "
             f"callback = function(_, args) {_CALL_SETUP}; "
             f"return BODIES['{name}']() end{flags}}}"
         )
-    library_name = f"redis_memory_{digest}"
-    source = "\n".join([f"#!lua name={library_name}", text, *registrations, ""])
-    return Library(library_name, source, functions)
+    template = "\n".join(
+        [f"#!lua name=redis_memory_{_DIGEST}", *parts, *registrations, ""]
+    )
+    # The digest covers the whole text, so no two versions share a name.
+    digest = hashlib.sha1(template.encode("utf-8")).hexdigest()[:12]
+    functions = {name: f"rm_{digest}_{name}" for name in names}
+    source = template.replace(_DIGEST, digest)
+    return Library(f"redis_memory_{digest}", source, functions)
 
 
 @cache
