@@ -374,7 +374,7 @@ def _extra_rows(context: Context, sized: _Sized) -> list[Row]:
             added["ours"],
             added["raw"],
             added["pottery"],
-            note="adds the key to the dict's order (a sorted set) too",
+            note="adds the key to the dict's order (a LIST) too",
         ),
     ]
 

@@ -294,7 +294,7 @@ def plant_root_field(raw: redis.Redis, mem: Memory, name: str, entry: bytes) -> 
     keys = KeySpace(mem._namespace)
     field = f'"{name}"'
     raw.hset(keys.node("root"), field, entry)
-    raw.zadd(keys.order("root"), {field: 10_000})
+    raw.rpush(keys.order("root"), field)
 
 
 @pytest.mark.parametrize(
@@ -378,7 +378,7 @@ def test_root_key_of_wrong_type_listing(mem: Memory, raw: redis.Redis) -> None:
 
 def test_order_entry_without_value(mem: Memory, raw: redis.Redis) -> None:
     keys = KeySpace(mem._namespace)
-    raw.zadd(keys.order("root"), {'"dangling"': 10_000})
+    raw.rpush(keys.order("root"), '"dangling"')
 
     names = list(mem)
 

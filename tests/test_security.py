@@ -72,7 +72,7 @@ def test_planted_pickle_refused(
     raw = redis.Redis.from_url(server_url)
     keys = KeySpace(namespace)
     raw.hset(keys.node("root"), '"evil"', _planted_entry(marker, "0" * 64))
-    raw.zadd(keys.order("root"), {'"evil"': 1_000_000})
+    raw.rpush(keys.order("root"), '"evil"')
     list_id = mem.safe._id
     raw.rpush(keys.node(list_id), _planted_entry(marker, "f" * 64))
 

@@ -37,9 +37,9 @@ class SyncedDict(Node, MutableMapping[Any, Any], kind="dict"):
 
     Obtain one by reading a stored dict, for example ``mem.config`` after
     ``mem.config = {"theme": "dark"}``. Costs: one round trip per call. Key
-    access, ``d[k] = v``, ``del``, ``pop`` and ``popitem`` are O(log n) on the
-    server, because the insertion order is a sorted set, and whole-dict
-    operations O(n).
+    access, ``d[k] = v``, ``del``, ``pop`` and ``popitem`` are O(1) amortised
+    on the server (see the insertion order in docs/architecture.md), and
+    whole-dict operations O(n).
     """
 
     __slots__ = ()

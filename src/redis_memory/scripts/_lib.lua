@@ -52,19 +52,95 @@ local function push_chunks(command, key, values, first, last)
   return length
 end
 
--- Ordered {field1, value1, field2, value2, ...} of a dict node.
+-- A dict node's insertion order is a LIST of its fields, oldest first. A
+-- delete leaves the field in the list as a stale entry, so it costs O(1).
+-- A field counts at its last place in the list, and only while the hash contains it.
+-- Version 0.1 kept the order in a ZSET, which read_order() reads and
+-- order_call() converts to a LIST before writing.
+
+local function read_order(id)
+  local ok = okey(id)
+  local reply = redis.pcall('LRANGE', ok, 0, -1)
+  if type(reply) == 'table' and reply.err then
+    if redis.call('TYPE', ok).ok ~= 'zset' then error(reply.err) end
+    return redis.call('ZRANGE', ok, 0, -1)
+  end
+  return reply
+end
+
+local function order_call(command, id, ...)
+  local ok = okey(id)
+  local reply = redis.pcall(command, ok, ...)
+  if type(reply) == 'table' and reply.err then
+    if redis.call('TYPE', ok).ok ~= 'zset' then error(reply.err) end
+    local fields = redis.call('ZRANGE', ok, 0, -1)
+    redis.call('UNLINK', ok)
+    push_chunks('RPUSH', ok, fields, 1, #fields)
+    reply = redis.call(command, ok, ...)
+  end
+  return reply
+end
+
+-- Return the fields of dict node id in insertion order, each once, and
+-- whether stale entries may be among them. An order as long as the hash has
+-- no stale entry, so it is returned as it is.
+local function unique_fields(id)
+  local fields = read_order(id)
+  local n = #fields
+  if n == redis.call('HLEN', nkey(id)) then return fields, false end
+  local seen = {}
+  local kept = {}
+  for j = n, 1, -1 do
+    local f = fields[j]
+    if not seen[f] then
+      seen[f] = true
+      kept[#kept + 1] = f
+    end
+  end
+  local m = #kept
+  local ordered = {}
+  for j = 1, m do ordered[j] = kept[m - j + 1] end
+  return ordered, true
+end
+
+-- Return {field1, value1, field2, value2, ...} of a dict node in insertion order.
+-- Stale entries are skipped. Without stale entries, a field missing from the
+-- hash means broken data, so its false value stays for dump_into() to report.
 local function dict_pairs(id)
-  local fields = redis.call('ZRANGE', okey(id), 0, -1)
+  local fields, stale = unique_fields(id)
   local out = {}
+  local size = 0
   for s = 1, #fields, CHUNK do
     local e = math.min(s + CHUNK - 1, #fields)
     local values = redis.call('HMGET', nkey(id), unpack(fields, s, e))
     for j = s, e do
-      out[2 * j - 1] = fields[j]
-      out[2 * j] = values[j - s + 1]
+      local v = values[j - s + 1]
+      if v or not stale then
+        out[size + 1] = fields[j]
+        out[size + 2] = v
+        size = size + 2
+      end
     end
   end
   return out
+end
+
+-- Tidy the order after keys of a dict node were deleted. An empty dict loses
+-- its order, and an order with more than twice as many entries as keys, plus
+-- 16, is rewritten, so a delete costs O(1) amortised.
+local function tidy_order(id)
+  local ok = okey(id)
+  local live = redis.call('HLEN', nkey(id))
+  if live == 0 then
+    redis.call('UNLINK', ok)
+    return
+  end
+  if order_call('LLEN', id) <= 2 * live + 16 then return end
+  local entries = dict_pairs(id)
+  local fields = {}
+  for j = 1, #entries, 2 do fields[#fields + 1] = entries[j] end
+  redis.call('UNLINK', ok)
+  push_chunks('RPUSH', ok, fields, 1, #fields)
 end
 
 local function entries_of(kind, id)
@@ -178,17 +254,12 @@ local function create_nodes(i)
     if kind == 'list' then
       push_chunks('RPUSH', nkey(id), ARGV, first, last)
     else
-      local score = 0
       for s = first, last, CHUNK do
         local e = math.min(s + CHUNK - 1, last)
         redis.call('HSET', nkey(id), unpack(ARGV, s, e))
         local order = {}
-        for f = s, e, 2 do
-          score = score + 1
-          order[#order + 1] = score
-          order[#order + 1] = ARGV[f]
-        end
-        redis.call('ZADD', okey(id), unpack(order))
+        for f = s, e, 2 do order[#order + 1] = ARGV[f] end
+        redis.call('RPUSH', okey(id), unpack(order))
       end
     end
     j = last + 1

@@ -4,10 +4,15 @@
 -- for 'key', the aliases follow from ARGV[10].
 local id = ARGV[6]
 check_alive(id)
-local nk, ok = nkey(id), okey(id)
+local nk = nkey(id)
 local field = nil
 if ARGV[8] == 'last' then
-  field = redis.call('ZRANGE', ok, -1, -1)[1]
+  -- The first field from the end that the hash holds is the newest key;
+  -- the stale entries popped on the way were due to go.
+  repeat
+    local candidate = order_call('RPOP', id)
+    if candidate and redis.call('HEXISTS', nk, candidate) == 1 then field = candidate end
+  until field or not candidate
 else
   for a = 10, #ARGV do
     if redis.call('HEXISTS', nk, ARGV[a]) == 1 then
@@ -22,7 +27,7 @@ local out = {field, value}
 local kind, child = ref_of(value)
 if kind and ARGV[9] == '1' then dump_into(out, kind, child) end
 redis.call('HDEL', nk, field)
-redis.call('ZREM', ok, field)
+tidy_order(id)
 drop(value)
 if id == 'root' then untouch(field) end
 changed()

@@ -2,7 +2,7 @@
 -- default and return {1, default}. ARGV[8] alias count; then the default, then node specs.
 local id = ARGV[6]
 check_alive(id)
-local nk, ok = nkey(id), okey(id)
+local nk = nkey(id)
 local count = tonumber(ARGV[8])
 for a = 9, 8 + count do
   local v = redis.call('HGET', nk, ARGV[a])
@@ -11,9 +11,8 @@ end
 local value = ARGV[9 + count]
 check_nodes(10 + count)
 create_nodes(10 + count)
-local last = redis.call('ZRANGE', ok, -1, -1, 'WITHSCORES')
 redis.call('HSET', nk, ARGV[9], value)
-redis.call('ZADD', ok, tonumber(last[2] or 0) + 1, ARGV[9])
+order_call('RPUSH', id, ARGV[9])
 if id == 'root' then touch(ARGV[9]) end
 changed()
 return {1, value}

@@ -2,7 +2,7 @@
 -- aliases (its own encoding first, then equal keys of other numeric types),
 -- the value; then node specs. An existing alias keeps its field and position.
 local id = ARGV[6]
-local nk, ok = nkey(id), okey(id)
+local nk = nkey(id)
 local pairs_at = {}
 local i = 9
 for _ = 1, tonumber(ARGV[8]) do
@@ -23,18 +23,21 @@ end
 -- keys are deleted with it. So one pair without nested values that replaces
 -- a value, the common d[k] = v, needs no liveness check.
 local first_field, first_old = nil, nil
-if #pairs_at == 1 and ARGV[i] == '0' then first_field, first_old = find(pairs_at[1]) end
+local first_looked_up = false
+if #pairs_at == 1 and ARGV[i] == '0' then
+  first_field, first_old = find(pairs_at[1])
+  first_looked_up = true
+end
 if not first_field then check_alive(id) end
 check_nodes(i)
 create_nodes(i)
 
--- The last insertion score, read when the first new key is added.
-local score = nil
-local added = 0
+-- The fields of new keys, appended to the order at the end.
+local added = {}
 for p, at in ipairs(pairs_at) do
   local count = tonumber(ARGV[at])
   local field, old
-  if p == 1 and first_field then
+  if p == 1 and first_looked_up then
     field, old = first_field, first_old
   else
     field, old = find(at)
@@ -44,19 +47,16 @@ for p, at in ipairs(pairs_at) do
     redis.call('HSET', nk, field, value)
     drop(old)
   else
-    if not score then
-      local last = redis.call('ZRANGE', ok, -1, -1, 'WITHSCORES')
-      score = tonumber(last[2] or 0)
-    end
     field = ARGV[at + 1]
-    score = score + 1
-    added = added + 1
+    added[#added + 1] = field
     redis.call('HSET', nk, field, value)
-    redis.call('ZADD', ok, score, field)
   end
   if id == 'root' then touch(field) end
 end
+for s = 1, #added, CHUNK do
+  order_call('RPUSH', id, unpack(added, s, math.min(s + CHUNK - 1, #added)))
+end
 changed()
 -- Twice the keys added, plus 1 when a replaced value was a nested list or dict.
-if DROPPED.any then return added * 2 + 1 end
-return added * 2
+if DROPPED.any then return #added * 2 + 1 end
+return #added * 2
