@@ -453,3 +453,53 @@ def test_own_message_drops_after_unsure_write(cached: Memory, namespace: str) ->
     late.cfg["k"] = 2
     assert cache.sync(late._version(), 10)
     assert cached.cfg["k"] == 2
+
+
+def test_reads_soon_after_a_poll_skip_polling(
+    cached: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redis_memory import inline_feed
+
+    cached.cfg = {"k": "v"}
+    assert cached.cfg["k"] == "v"
+    cache = cached._store.cache
+    assert cache is not None
+    feed = cache._feed
+    assert feed is not None
+    polls = []
+    poll = feed._poll
+
+    def counted(timeout: float) -> list[object]:
+        polls.append(timeout)
+        return poll(timeout)
+
+    monkeypatch.setattr(feed, "_poll", counted)
+    monkeypatch.setattr(inline_feed, "_QUIET_SECONDS", 60.0)
+    feed._quiet_until = 0.0
+    for _ in range(5):
+        assert cached.cfg["k"] == "v"
+    assert len(polls) == 1
+
+    monkeypatch.setattr(inline_feed, "_QUIET_SECONDS", 0.0)
+    feed._quiet_until = 0.0
+    for _ in range(5):
+        assert cached.cfg["k"] == "v"
+    assert len(polls) == 1 + 5 * 2
+
+
+def test_sync_polls_despite_quiet_window(
+    cached: Memory, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redis_memory import inline_feed
+
+    monkeypatch.setattr(inline_feed, "_QUIET_SECONDS", 60.0)
+    cached.cfg = {"k": "old"}
+    assert cached.cfg["k"] == "old"
+    writer = Memory(namespace=namespace, client=_new_client(cached))
+    writer.cfg["k"] = "new"
+    time.sleep(0.05)
+    # The quiet window hides the change from plain reads, but not from a sync.
+    assert cached.cfg["k"] == "old"
+    assert cached._store.cache is not None
+    assert cached._store.cache.sync(writer._version(), 10)
+    assert cached.cfg["k"] == "new"
