@@ -7,7 +7,8 @@ whole namespace lives in one slot. The layout (``P`` is the prefix)::
     P = rm:{<namespace>}:
     P..meta        HASH   node id -> "list" | "dict", for every live node but the root
     P..n:<id>      LIST or HASH: the entries of one node ("root" is the namespace)
-    P..o:<id>      LIST   dict fields in insertion order, deleted ones left stale
+    P..o:<id>      LIST   dict fields in insertion order, deleted ones left stale,
+                          unless they fit in the dict's HASH (field NUL + order)
     P..ver         STRING version counter, bumped by every change
     P..mtime       HASH   top-level field -> last change, milliseconds since the epoch
     P..feed        channel of change messages

@@ -14,6 +14,15 @@ local META = P .. 'meta'
 -- Never a stored entry, because entries are JSON text and JSON cannot start with a NUL byte.
 local MARK = '\0rm-mark'
 local CHUNK = 1000
+-- A dict other than the root whose insertion order fits in INLINE_BYTES keeps
+-- it in its own hash, as the value of the field ORDER: NUL, then each field
+-- followed by NUL. JSON text contains no NUL, so ORDER is no key's field and
+-- the separator is in no field. This spares a small dict the order LIST (see
+-- read_order), which took 112 bytes per dict of three keys (MEMORY USAGE,
+-- Valkey 8.1). An order that outgrows the limit moves to the LIST for good.
+-- 64 is the default hash-max-listpack-value, up to which a hash stays compact.
+local ORDER = '\0order'
+local INLINE_BYTES = 64
 -- Set when drop() deletes a subtree, so a script can tell the client that
 -- nested nodes went (the client's read cache then drops more).
 local DROPPED = {any = false}
@@ -58,6 +67,24 @@ end
 -- Version 0.1 kept the order in a ZSET, which read_order() reads and
 -- order_call() converts to a LIST before writing.
 
+-- Return the inline order of dict node id, or false when it has none.
+local function inline_order(id)
+  if id == 'root' then return false end
+  return redis.call('HGET', nkey(id), ORDER)
+end
+
+-- Return the fields listed in an inline order.
+local function split_order(text)
+  local fields = {}
+  local start = 2
+  while true do
+    local stop = string.find(text, '\0', start, true)
+    if not stop then return fields end
+    fields[#fields + 1] = string.sub(text, start, stop - 1)
+    start = stop + 1
+  end
+end
+
 local function read_order(id)
   local ok = okey(id)
   local reply = redis.pcall('LRANGE', ok, 0, -1)
@@ -85,6 +112,8 @@ end
 -- whether stale entries may be among them. An order as long as the hash has
 -- no stale entry, so it is returned as it is.
 local function unique_fields(id)
+  local text = inline_order(id)
+  if text then return split_order(text), false end
   local fields = read_order(id)
   local n = #fields
   if n == redis.call('HLEN', nkey(id)) then return fields, false end
@@ -141,6 +170,52 @@ local function tidy_order(id)
   for j = 1, #entries, 2 do fields[#fields + 1] = entries[j] end
   redis.call('UNLINK', ok)
   push_chunks('RPUSH', ok, fields, 1, #fields)
+end
+
+-- Add fields just set in the hash of dict node id to the end of its order.
+-- A dict whose hash contains only them was empty, so it starts an inline order.
+local function append_order(id, fields)
+  if #fields == 0 then return end
+  local nk = nkey(id)
+  local text = inline_order(id)
+  local stored = text
+  if not text and id ~= 'root' and redis.call('HLEN', nk) == #fields then
+    redis.call('UNLINK', okey(id))
+    text = '\0'
+  end
+  if not text then
+    for s = 1, #fields, CHUNK do
+      order_call('RPUSH', id, unpack(fields, s, math.min(s + CHUNK - 1, #fields)))
+    end
+    return
+  end
+  local size = #text
+  for j = 1, #fields do size = size + #fields[j] + 1 end
+  if size <= INLINE_BYTES then
+    redis.call('HSET', nk, ORDER, text .. table.concat(fields, '\0') .. '\0')
+    return
+  end
+  local moved = split_order(text)
+  for j = 1, #fields do moved[#moved + 1] = fields[j] end
+  if stored then redis.call('HDEL', nk, ORDER) end
+  push_chunks('RPUSH', okey(id), moved, 1, #moved)
+end
+
+-- Remove a field just deleted from the hash of dict node id from its order.
+local function remove_order(id, field)
+  local text = inline_order(id)
+  if not text then
+    tidy_order(id)
+    return
+  end
+  local at = string.find(text, '\0' .. field .. '\0', 1, true)
+  if not at then return end
+  text = string.sub(text, 1, at) .. string.sub(text, at + #field + 2)
+  if text == '\0' then
+    redis.call('HDEL', nkey(id), ORDER)
+  else
+    redis.call('HSET', nkey(id), ORDER, text)
+  end
 end
 
 local function entries_of(kind, id)
@@ -254,13 +329,12 @@ local function create_nodes(i)
     if kind == 'list' then
       push_chunks('RPUSH', nkey(id), ARGV, first, last)
     else
+      local order = {}
       for s = first, last, CHUNK do
-        local e = math.min(s + CHUNK - 1, last)
-        redis.call('HSET', nkey(id), unpack(ARGV, s, e))
-        local order = {}
-        for f = s, e, 2 do order[#order + 1] = ARGV[f] end
-        redis.call('RPUSH', okey(id), unpack(order))
+        redis.call('HSET', nkey(id), unpack(ARGV, s, math.min(s + CHUNK - 1, last)))
       end
+      for f = first, last, 2 do order[#order + 1] = ARGV[f] end
+      append_order(id, order)
     end
     j = last + 1
   end

@@ -6,13 +6,20 @@ local id = ARGV[6]
 check_alive(id)
 local nk = nkey(id)
 local field = nil
+local text = false
 if ARGV[8] == 'last' then
-  -- The first field from the end that the hash holds is the newest key;
-  -- the stale entries popped on the way were due to go.
-  repeat
-    local candidate = order_call('RPOP', id)
-    if candidate and redis.call('HEXISTS', nk, candidate) == 1 then field = candidate end
-  until field or not candidate
+  text = inline_order(id)
+  if text then
+    local fields = split_order(text)
+    field = fields[#fields]
+  else
+    -- The first field from the end that the hash contains is the newest key,
+    -- and the stale entries popped on the way were due to go.
+    repeat
+      local candidate = order_call('RPOP', id)
+      if candidate and redis.call('HEXISTS', nk, candidate) == 1 then field = candidate end
+    until field or not candidate
+  end
 else
   for a = 10, #ARGV do
     if redis.call('HEXISTS', nk, ARGV[a]) == 1 then
@@ -27,7 +34,11 @@ local out = {field, value}
 local kind, child = ref_of(value)
 if kind and ARGV[9] == '1' then dump_into(out, kind, child) end
 redis.call('HDEL', nk, field)
-tidy_order(id)
+if ARGV[8] ~= 'last' or text then
+  remove_order(id, field)
+else
+  tidy_order(id)
+end
 drop(value)
 if id == 'root' then untouch(field) end
 changed()

@@ -12,7 +12,7 @@ local value = ARGV[9 + count]
 check_nodes(10 + count)
 create_nodes(10 + count)
 redis.call('HSET', nk, ARGV[9], value)
-order_call('RPUSH', id, ARGV[9])
+append_order(id, {ARGV[9]})
 if id == 'root' then touch(ARGV[9]) end
 changed()
 return {1, value}

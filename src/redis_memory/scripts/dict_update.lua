@@ -53,9 +53,7 @@ for p, at in ipairs(pairs_at) do
   end
   if id == 'root' then touch(field) end
 end
-for s = 1, #added, CHUNK do
-  order_call('RPUSH', id, unpack(added, s, math.min(s + CHUNK - 1, #added)))
-end
+append_order(id, added)
 changed()
 -- Twice the keys added, plus 1 when a replaced value was a nested list or dict.
 if DROPPED.any then return #added * 2 + 1 end
