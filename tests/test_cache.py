@@ -503,3 +503,39 @@ def test_sync_polls_despite_quiet_window(
     assert cached._store.cache is not None
     assert cached._store.cache.sync(writer._version(), 10)
     assert cached.cfg["k"] == "new"
+
+
+def test_read_after_own_write_skips_poll(
+    cached: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import select
+
+    from redis_memory import inline_feed
+
+    # A long quiet window, so that only the read right after the write could poll.
+    monkeypatch.setattr(inline_feed, "_QUIET_SECONDS", 60.0)
+    cached.cfg = {"k": 0}
+    cfg = cached.cfg
+    assert cfg["k"] == 0
+    cache = cached._store.cache
+    assert cache is not None
+    feed = cache._feed
+    assert feed is not None
+    assert feed._socket is not None
+    polls = []
+    poll = feed._poll
+
+    def counted(timeout: float) -> list[object]:
+        polls.append(timeout)
+        return poll(timeout)
+
+    monkeypatch.setattr(feed, "_poll", counted)
+    cfg["k"] = 1
+    assert feed.own_message_due
+    # Wait for the change message without touching the feed.
+    assert select.select([feed._socket], [], [], 10)[0]
+
+    assert cached.cfg["k"] == 1
+    assert polls == []
+    assert feed.version == cached._version()
+    assert not feed.own_message_due

@@ -226,10 +226,13 @@ class ReadCache:
         the subscription.
         """
         self._writes += changes
+        feed = self._feed
+        if feed is None:
+            return
+        feed.own_message_due = True
         if self._writes >= _WRITES_PER_DRAIN:
             self._writes = 0
-            feed = self._feed
-            if feed is not None and not feed.drain():
+            if not feed.drain():
                 self._lost(feed)
 
     def after_unsure_write(self) -> None:

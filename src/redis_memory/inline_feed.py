@@ -107,6 +107,9 @@ class InlineFeed:
         self._last_traffic = 0.0
         # Until this _monotonic() value, drain() skips its poll (see _QUIET_SECONDS).
         self._quiet_until = 0.0
+        # Set after an own write: its change message is due, so drain() reads
+        # without polling first.
+        self.own_message_due = False
         self.closed = False
 
     def connect(self) -> None:
@@ -143,7 +146,7 @@ class InlineFeed:
         After False the feed is closed, and its owner must treat every copy
         as stale.
         """
-        if not self._busy:
+        if not self._busy and not self.own_message_due:
             # Without the lock when nothing has arrived: a read costs one poll.
             # A thread that is handling messages it has read sets _busy first, so
             # this read waits for the copies those messages make stale to go.
@@ -165,6 +168,7 @@ class InlineFeed:
             if sock is None:
                 return False
             self._busy = True
+            self.own_message_due = False
             try:
                 # No second poll: when another thread took the data meanwhile,
                 # the read finds nothing, which is rare and costs one recv().
@@ -173,6 +177,8 @@ class InlineFeed:
                     and time.monotonic() - self._last_traffic > _HEALTH_SECONDS
                 ):
                     self._check_health()
+                # The socket was found empty just now, as after a poll.
+                self._quiet_until = _monotonic() + _QUIET_SECONDS
             except CONNECTION_ERRORS as exc:
                 self._close_locked()
                 lost: BaseException | None = exc
