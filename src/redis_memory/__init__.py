@@ -46,7 +46,7 @@ __all__ = [
     "unload_ipython_extension",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def load_ipython_extension(ipython: Any) -> None:

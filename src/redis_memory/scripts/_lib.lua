@@ -19,7 +19,8 @@ local CHUNK = 1000
 -- followed by NUL. JSON text contains no NUL, so ORDER is no key's field and
 -- the separator is in no field. This spares a small dict the order LIST (see
 -- read_order), which took 112 bytes per dict of three keys (MEMORY USAGE,
--- Valkey 8.1). An order that outgrows the limit moves to the LIST for good.
+-- Valkey 8.1). An order that outgrows the limit moves to the LIST until the
+-- dict is emptied.
 -- 64 is the default hash-max-listpack-value, up to which a hash stays compact.
 local ORDER = '\0order'
 local INLINE_BYTES = 64

@@ -13,12 +13,18 @@ if ARGV[8] == 'last' then
     local fields = split_order(text)
     field = fields[#fields]
   else
-    -- The first field from the end that the hash contains is the newest key,
-    -- and the stale entries popped on the way were due to go.
+    -- The first field from the end that the hash contains is the newest key.
+    -- Stale entries on the way are popped, and the key's own entry only once
+    -- its value was read, so that a failed dump leaves the order whole.
     repeat
-      local candidate = order_call('RPOP', id)
-      if candidate and redis.call('HEXISTS', nk, candidate) == 1 then field = candidate end
-    until field or not candidate
+      local candidate = order_call('LINDEX', id, -1)
+      if not candidate then break end
+      if redis.call('HEXISTS', nk, candidate) == 1 then
+        field = candidate
+      else
+        redis.call('RPOP', okey(id))
+      end
+    until field
   end
 else
   for a = 10, #ARGV do
@@ -37,6 +43,7 @@ redis.call('HDEL', nk, field)
 if ARGV[8] ~= 'last' or text then
   remove_order(id, field)
 else
+  redis.call('RPOP', okey(id))
   tidy_order(id)
 end
 drop(value)
