@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from conftest import run_python
-from redis_memory import Memory
+from redis_memory import Memory, inline_feed
 from redis_memory.connection import Connection
 
 
@@ -455,18 +455,15 @@ def test_own_message_drops_after_unsure_write(cached: Memory, namespace: str) ->
     assert cached.cfg["k"] == 2
 
 
-def test_reads_soon_after_a_poll_skip_polling(
+def _count_polls(
     cached: Memory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from redis_memory import inline_feed
-
-    cached.cfg = {"k": "v"}
-    assert cached.cfg["k"] == "v"
+) -> tuple[inline_feed.InlineFeed, list[float]]:
+    """Return the cache's feed and a list that records each poll of its socket."""
     cache = cached._store.cache
     assert cache is not None
     feed = cache._feed
     assert feed is not None
-    polls = []
+    polls: list[float] = []
     poll = feed._poll
 
     def counted(timeout: float) -> list[object]:
@@ -474,6 +471,15 @@ def test_reads_soon_after_a_poll_skip_polling(
         return poll(timeout)
 
     monkeypatch.setattr(feed, "_poll", counted)
+    return feed, polls
+
+
+def test_reads_soon_after_a_poll_skip_polling(
+    cached: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cached.cfg = {"k": "v"}
+    assert cached.cfg["k"] == "v"
+    feed, polls = _count_polls(cached, monkeypatch)
     monkeypatch.setattr(inline_feed, "_QUIET_SECONDS", 60.0)
     feed._quiet_until = 0.0
     for _ in range(5):
@@ -490,8 +496,6 @@ def test_reads_soon_after_a_poll_skip_polling(
 def test_sync_polls_despite_quiet_window(
     cached: Memory, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from redis_memory import inline_feed
-
     monkeypatch.setattr(inline_feed, "_QUIET_SECONDS", 60.0)
     cached.cfg = {"k": "old"}
     assert cached.cfg["k"] == "old"
@@ -510,26 +514,13 @@ def test_read_after_own_write_skips_poll(
 ) -> None:
     import select
 
-    from redis_memory import inline_feed
-
     # A long quiet window, so that only the read right after the write could poll.
     monkeypatch.setattr(inline_feed, "_QUIET_SECONDS", 60.0)
     cached.cfg = {"k": 0}
     cfg = cached.cfg
     assert cfg["k"] == 0
-    cache = cached._store.cache
-    assert cache is not None
-    feed = cache._feed
-    assert feed is not None
+    feed, polls = _count_polls(cached, monkeypatch)
     assert feed._socket is not None
-    polls = []
-    poll = feed._poll
-
-    def counted(timeout: float) -> list[object]:
-        polls.append(timeout)
-        return poll(timeout)
-
-    monkeypatch.setattr(feed, "_poll", counted)
     cfg["k"] = 1
     assert feed.own_message_due
     # Wait for the change message without touching the feed.

@@ -1,11 +1,11 @@
 """A dict's insertion order: inline in a small dict's hash, else a LIST.
 
 A small dict keeps its order in its own hash, under a field that no key can
-have. A larger one keeps it in a LIST where deletes leave stale entries, so
-these tests check both: that reads skip stale entries, that a key added again
-counts at its new place, that the LIST is rewritten before stale entries pile
-up, and that an order kept as a sorted set (the format of version 0.1) still
-reads and is rewritten on write.
+have. A larger one keeps it in a LIST where deletes leave stale entries. These
+tests check that reads skip stale entries and that a key added again counts
+at its new place, in both forms. They also check that the LIST is rewritten
+before stale entries pile up, and that an order kept as a sorted set (the
+format of version 0.1) still reads and is rewritten on write.
 """
 
 from __future__ import annotations
