@@ -17,7 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -57,6 +57,26 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def server_starter(directory: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Yield a function that starts Valkey servers under ``directory``; stop them all after."""
+    started: list[ServerProcess] = []
+
+    def start(*arguments: str, name: str = "") -> ServerProcess:
+        server = ServerProcess(
+            valkey_binary(), directory / (name or f"s{len(started)}"), arguments
+        )
+        started.append(server)
+        server.start()
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
 
 
 class ServerProcess:

@@ -39,7 +39,7 @@ from redis_processes import (
     ServerProcess,
     free_port,
     scratch_dir,
-    valkey_binary,
+    server_starter,
     wait_until,
 )
 
@@ -58,17 +58,8 @@ def directory() -> Iterator[Path]:
 @pytest.fixture
 def start_server(directory: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Start Valkey child processes; every one is stopped after the test."""
-    started: list[ServerProcess] = []
-
-    def start(*arguments: str, name: str = "server") -> ServerProcess:
-        server = ServerProcess(valkey_binary(), directory / name, arguments)
-        started.append(server)
-        server.start()
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    with server_starter(directory) as start:
+        yield start
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from redis_memory import Memory, lua
 from redis_memory.batch import _batch_script
 from redis_memory.errors import ServerFullError, ServerUnavailableError
 from redis_memory.keys import KeySpace
-from redis_processes import ServerProcess, scratch_dir, valkey_binary, wait_until
+from redis_processes import ServerProcess, scratch_dir, server_starter, wait_until
 
 # The scripts that change nothing, so their functions may run on a replica or a full server.
 READS = {
@@ -36,20 +36,8 @@ DELETES = {"dict_clear", "dict_pop", "list_pop", "list_remove_at", "list_slice_d
 @pytest.fixture
 def start_server() -> Iterator[Callable[..., ServerProcess]]:
     """Start Valkey child processes; every one is stopped after the test."""
-    started: list[ServerProcess] = []
-    with scratch_dir("rmfn") as directory:
-
-        def start(*arguments: str) -> ServerProcess:
-            server = ServerProcess(
-                valkey_binary(), directory / f"s{len(started)}", arguments
-            )
-            started.append(server)
-            server.start()
-            return server
-
+    with scratch_dir("rmfn") as directory, server_starter(directory) as start:
         yield start
-        for server in started:
-            server.stop()
 
 
 def new_namespace() -> str:
