@@ -9,13 +9,16 @@ int, float, bool and complex keys that are one key, None, tuple, bytes,
 frozenset, long text), so a dict's order crosses the 64-byte limit of the
 inline order both ways.
 
-After every step, the dict read through the writing Memory (its read cache on),
-a second Memory and a fresh one agrees with the plain dict, and the raw keys
-keep the layout of docs/storage-format.md: every key belongs to a live node,
-every node is referenced once, a dict's order is inline or a LIST but never
-both, an inline order lists each key once in at most 64 bytes, an emptied dict
-has no keys, a LIST has at most twice as many entries as keys plus 16, and
-the order read by the documented rule is the plain dict's order.
+After every step, the dict agrees with the plain dict when read through the
+writing Memory (its read cache on), through a second Memory and through a
+fresh one. The raw keys keep the layout of docs/storage-format.md:
+
+- every key belongs to a live node, and every node is referenced once;
+- a dict's order is inline or a LIST, never both;
+- an inline order lists each key once in at most 64 bytes;
+- an emptied dict has no keys;
+- a LIST has at most twice as many entries as keys, plus 16;
+- the order read by the documented rule is the plain dict's order.
 """
 
 from __future__ import annotations
