@@ -216,6 +216,17 @@ class ReadCache:
             self._epoch += 1
             self._pop_locked([("node", node_id), ("tree", name), None])
 
+    def carrier(self) -> InlineFeed | None:
+        """Return the subscription when writes may be sent on it, else None.
+
+        A write sent there gets its own change message with its reply; see
+        :meth:`redis_memory.inline_feed.InlineFeed.borrow`.
+        """
+        feed = self._feed
+        if feed is None or not feed.carries:
+            return None
+        return feed
+
     def after_write(self, changes: int = 1) -> None:
         """Count own changes, and read the messages that arrived every few of them.
 
@@ -229,7 +240,8 @@ class ReadCache:
         feed = self._feed
         if feed is None:
             return
-        feed.own_message_due = True
+        if changes != 1 or not feed.took_own_message():
+            feed.own_message_due = True
         if self._writes >= _WRITES_PER_DRAIN:
             self._writes = 0
             if not feed.drain():

@@ -22,7 +22,7 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from .connection import FAILOVER_RETRY_SECONDS, TRANSIENT, Connection, send
+from .connection import FAILOVER_RETRY_SECONDS, TRANSIENT, Carrier, Connection, send
 from .errors import ServerUnavailableError
 
 if TYPE_CHECKING:
@@ -95,7 +95,10 @@ class ClusterConnection(Connection):
         idempotent: bool,
         route: str | None = None,
         rejections: bool = True,
+        carrier: Carrier | None = None,
     ) -> Any:
+        # The subscription never carries requests in a cluster (see
+        # inline_feed._can_carry), so ``carrier`` is always None here.
         cluster = self.client
         slot = None if route is None else cluster.keyslot(route)  # type: ignore[no-untyped-call]
         ask_node: ClusterNode | None = None

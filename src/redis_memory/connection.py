@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TRANSIENT",
+    "Carrier",
     "Connection",
     "Script",
     "connect",
@@ -76,6 +77,19 @@ try:
     from hiredis import pack_command as _hiredis_pack
 except ImportError:  # redis-py then packs in Python
     _hiredis_pack = None
+
+
+class Carrier(Protocol):
+    """A connection that a request may borrow instead of one of the pool's.
+
+    The read cache's subscription is one (see
+    :meth:`redis_memory.inline_feed.InlineFeed.borrow`).
+    """
+
+    def borrow(self) -> bool: ...
+    def send(self, packed: bytes) -> None: ...
+    def read_reply(self) -> Any: ...
+    def give_back(self) -> None: ...
 
 
 class Script:
@@ -145,7 +159,13 @@ class Connection:
         return self._call(args, idempotent=True)
 
     def script(
-        self, script: Script, keys: Sequence[str], args: Sequence[Any], *, write: bool
+        self,
+        script: Script,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        *,
+        write: bool,
+        carrier: Carrier | None = None,
     ) -> Any:
         """Run ``script`` as a function of its library, or by SHA-1, or by its source.
 
@@ -155,21 +175,28 @@ class Connection:
         (function missing, FCALL denied, memory full), that call goes by
         SHA-1, because nothing ran. Any other error is raised, because the
         function may have written. ``keys[0]`` routes the call in a cluster.
+        The call goes on ``carrier`` when it can be borrowed.
         """
         route = keys[0] if keys else None
         if script.function is not None and self._functions_usable(script, route):
-            reply = self._fcall(script, keys, args, write=write, route=route)
+            reply = self._fcall(
+                script, keys, args, write=write, route=route, carrier=carrier
+            )
             if reply is not _BY_SHA:
                 return reply
         request = ("EVALSHA", script.sha, len(keys), *keys, *args)
         try:
-            return self._call(request, idempotent=not write, route=route)
+            return self._call(
+                request, idempotent=not write, route=route, carrier=carrier
+            )
         except NoScriptError:
             # NOSCRIPT means nothing ran. EVAL runs the script and caches it on
             # the server that ran it, which in a cluster may be the target of an
             # ASK redirect rather than the master that SCRIPT LOAD would reach.
             request = ("EVAL", script.source, len(keys), *keys, *args)
-            return self._call(request, idempotent=not write, route=route)
+            return self._call(
+                request, idempotent=not write, route=route, carrier=carrier
+            )
 
     def _functions_usable(self, script: Script, route: str | None) -> bool:
         """Return whether to call ``script`` by FCALL, loading its library on first use."""
@@ -187,6 +214,7 @@ class Connection:
         *,
         write: bool,
         route: str | None,
+        carrier: Carrier | None,
     ) -> Any:
         """Run ``script`` by FCALL; return :data:`_BY_SHA` when it has to go by SHA-1."""
         request = ("FCALL", script.function, len(keys), *keys, *args)
@@ -194,7 +222,11 @@ class Connection:
         while True:
             try:
                 return self._call(
-                    request, idempotent=not write, route=route, rejections=False
+                    request,
+                    idempotent=not write,
+                    route=route,
+                    rejections=False,
+                    carrier=carrier,
                 )
             except ResponseError as exc:
                 rejection = _fcall_rejection(exc)
@@ -254,19 +286,29 @@ class Connection:
         idempotent: bool,
         route: str | None = None,
         rejections: bool = True,
+        carrier: Carrier | None = None,
     ) -> Any:
         """Send one request and return its reply, retrying as the module docstring describes.
 
         With ``rejections`` false, an error reply is raised as redis-py's
         ResponseError even where the library has its own exception for it.
+        The first attempt goes on ``carrier`` when it can be borrowed; a
+        request that it failed to send goes to the pool at once.
         """
         pool = self.client.connection_pool
+        packed = _pack(args) if carrier is not None else None
         started = 0.0
         attempt = 0
         while True:
             connection = None
             sent = False
+            carried = packed is not None and carrier is not None and carrier.borrow()
             try:
+                if carried:
+                    assert carrier is not None and packed is not None
+                    carrier.send(packed)
+                    sent = True
+                    return carrier.read_reply()
                 connection = pool.get_connection()
                 send(connection, args)
                 sent = True
@@ -276,12 +318,19 @@ class Connection:
                     self._raise_rejection(exc)
                 raise
             except TRANSIENT as exc:
+                if carried and not sent:
+                    packed = None
+                    continue
                 if connection is not None:
                     connection.disconnect()  # type: ignore[no-untyped-call]
                 started = started or time.monotonic()
                 self._wait_before_retry(exc, sent, idempotent, started, attempt)
                 attempt += 1
+                packed = None
             finally:
+                if carried:
+                    assert carrier is not None
+                    carrier.give_back()
                 if connection is not None:
                     pool.release(connection)
 
@@ -363,6 +412,16 @@ def _fcall_rejection(exc: ResponseError) -> str | None:
     ):
         return "denied"
     return None
+
+
+def _pack(args: Sequence[Any]) -> bytes | None:
+    """Return the request packed by hiredis, or None where only redis-py can pack it."""
+    if _hiredis_pack is None:
+        return None
+    try:
+        return _hiredis_pack(tuple(args))
+    except TypeError:  # a bytearray or bool
+        return None
 
 
 def send(connection: Any, args: Sequence[Any]) -> None:

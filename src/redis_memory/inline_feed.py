@@ -13,6 +13,12 @@ whose change message has already arrived, and own messages cost nothing
 until the next read. The socket is read directly and parsed by hiredis,
 because redis-py's ``PubSub.get_message`` took about 3.6 us per message and
 as long again to find that none was left.
+
+Over RESP3 a subscribed connection also runs commands, so the cache's
+writes go on the subscription itself (`InlineFeed.borrow`). Their replies
+then arrive behind every change message published before them, and with the
+write's own message in the same read: the server writes one socket instead of
+two, and the next read has no own message left to take in.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 import hiredis
 import redis
+from redis._parsers import BaseParser
+from redis.exceptions import InvalidResponse
 
 from .feed import parse_change
 
@@ -57,6 +65,12 @@ CONNECTION_ERRORS = (redis.RedisError, OSError)
 _READ_SIZE = 65536
 # Exceptions of a non-blocking read when nothing has arrived (TLS: SSLWantReadError).
 _NOTHING_YET = (BlockingIOError, ssl.SSLWantReadError)
+# What the reader returns while a reply is incomplete. Not False, because a
+# RESP3 reply may be the boolean false.
+_MORE: Any = object()
+# The type of RESP3 push replies; hiredis before 3.2 has none, and then
+# commands never share the subscription.
+_PUSH: type | None = getattr(hiredis, "PushNotification", None)
 
 # Lists whether the subscription's socket has data to read; see _poll_function.
 _Poll = Callable[[float], list[Any]]
@@ -90,7 +104,12 @@ class InlineFeed:
         self._pool: ConnectionPool | None = None
         self._connection: Connection | None = None
         self._socket: socket.socket | None = None
-        self._reader = hiredis.Reader()
+        # Error replies become redis-py's exceptions, as on its own connections.
+        self._reader = hiredis.Reader(
+            notEnoughData=_MORE,
+            replyError=BaseParser.parse_error,
+            protocolError=InvalidResponse,
+        )
         # One poll function for reads without the lock and one for reads with
         # it, because two calls of one poll object at a time raise RuntimeError
         # (epoll allows them, but poll where there is no epoll does not).
@@ -110,6 +129,12 @@ class InlineFeed:
         # Set after an own write: its change message is due, so drain() reads
         # without polling first.
         self.own_message_due = False
+        # Whether commands may be sent on the subscription; see borrow().
+        self.carries = False
+        # Own change messages handled so far, and per thread whether the
+        # last request sent on the subscription got its own message.
+        self._own_handled = 0
+        self._requests = threading.local()
         self.closed = False
 
     def connect(self) -> None:
@@ -132,6 +157,7 @@ class InlineFeed:
             sock.setblocking(False)
             self._poll = _poll_function(sock.fileno())
             self._locked_poll = _poll_function(sock.fileno())
+            self.carries = _can_carry(connection, pool, self._store)
         except BaseException:
             self._close_locked()
             raise
@@ -224,6 +250,112 @@ class InlineFeed:
                 return False
             poller.poll(min(left, 0.05) * 1000)
 
+    def borrow(self) -> bool:
+        """Take the subscription's connection for one request; return whether it was taken.
+
+        It is not taken when commands cannot share it (see `_can_carry`),
+        when it is lost, or when another thread holds it. After True, call
+        `send`, then `read_reply` if the send succeeded, and `give_back` in
+        any case.
+        """
+        if not self.carries or not self._lock.acquire(blocking=False):
+            return False
+        if self._socket is None:
+            self._lock.release()
+            return False
+        return True
+
+    def send(self, packed: bytes) -> None:
+        """Send one packed command; on failure close the connection, so nothing ran.
+
+        The socket is non-blocking, so a request that does not fit into its
+        buffer at once fails here; closing the connection then drops the part sent.
+        """
+        sock = self._socket
+        assert sock is not None
+        self._requests.own_seen = False
+        try:
+            sock.sendall(packed)
+        except OSError as exc:
+            self._close_locked()
+            raise redis.ConnectionError(
+                f"sending a request on the subscription failed: {exc}"
+            ) from exc
+
+    def read_reply(self) -> Any:
+        """Return the reply to the request sent, handling every change message before it.
+
+        An error reply is raised as redis-py's exception for it. A lost
+        connection closes the feed and raises a connection error.
+        """
+        sock, connection = self._socket, self._connection
+        assert sock is not None and connection is not None
+        timeout = connection.socket_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        own = self._own_handled
+        try:
+            while True:
+                reply = self._reader.gets()
+                if reply is _MORE:
+                    self._receive(sock, deadline)
+                elif _PUSH is not None and isinstance(reply, _PUSH):
+                    self._dispatch_safely(reply)
+                else:
+                    break
+            # The own change message usually came in the same read, after the reply.
+            while (message := self._reader.gets()) is not _MORE:
+                self._dispatch_safely(message)
+        except CONNECTION_ERRORS as exc:
+            self._close_locked()
+            if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+                raise
+            raise redis.ConnectionError(
+                f"reading a reply on the subscription failed: {exc}"
+            ) from exc
+        finally:
+            self._busy = False
+        self._last_traffic = time.monotonic()
+        if self._own_handled != own:
+            self._requests.own_seen = True
+            # Read up to the server's reply, as a poll that finds nothing.
+            self._quiet_until = _monotonic() + _QUIET_SECONDS
+        if isinstance(reply, redis.ResponseError):
+            raise reply
+        return reply
+
+    def give_back(self) -> None:
+        """Release the connection taken by `borrow`."""
+        self._lock.release()
+        if self._warnings:
+            self._flush_warnings()
+
+    def took_own_message(self) -> bool:
+        """Return whether this thread's request since the last call got its own change message."""
+        requests = self._requests
+        seen = bool(getattr(requests, "own_seen", False))
+        requests.own_seen = False
+        return seen
+
+    def _receive(self, sock: socket.socket, deadline: float | None) -> None:
+        """Wait until data arrives and feed it to the reader."""
+        while True:
+            left = -1.0 if deadline is None else deadline - time.monotonic()
+            if deadline is not None and left <= 0:
+                raise redis.TimeoutError(
+                    "timed out waiting for a reply on the subscription"
+                )
+            if self._locked_poll(left):
+                break
+        try:
+            data = sock.recv(_READ_SIZE)
+        except _NOTHING_YET:
+            return
+        if not data:
+            raise redis.ConnectionError("the server closed the subscription")
+        # A read without the lock now waits until the messages taken are handled.
+        self._busy = True
+        self._reader.feed(data)
+
     def close(self) -> None:
         """Unsubscribe and close the connection; reads of the feed return False after it."""
         with self._lock:
@@ -264,7 +396,7 @@ class InlineFeed:
             if not data:
                 raise redis.ConnectionError("the server closed the subscription")
             self._reader.feed(data)
-            while (reply := self._reader.gets()) is not False:
+            while (reply := self._reader.gets()) is not _MORE:
                 self._dispatch_safely(reply)
             # A short read took everything that had arrived, unless the server
             # closed the connection right after it or TLS has another record.
@@ -290,7 +422,7 @@ class InlineFeed:
         others: list[Any] = []
         found = False
         while True:
-            while (reply := self._reader.gets()) is not False:
+            while (reply := self._reader.gets()) is not _MORE:
                 if not found and done(reply):
                     found = True
                     continue
@@ -359,6 +491,7 @@ class InlineFeed:
         ):
             # An own change: its write dropped the copies it made stale.
             self.version += 1
+            self._own_handled += 1
             return
         try:
             change = parse_change(self._namespace, data)
@@ -383,12 +516,12 @@ class InlineFeed:
 
 
 def _poll_function(fd: int) -> _Poll:
-    """Return a function that lists whether ``fd`` has data to read, waiting at most its argument.
+    """Return a function that lists whether ``fd`` has data to read.
 
-    It is epoll's where there is one (Linux), because ``epoll.poll(0)`` took
-    0.21 us against 0.30 us for ``poll.poll(0)`` on an empty socket (timeit,
-    Python 3.11, on the benchmark machine), and every cached read calls it.
-    Pass 0 only, because epoll counts seconds and poll milliseconds.
+    Its argument is the most seconds to wait, -1 for no limit. It is epoll's
+    where there is one (Linux), because ``epoll.poll(0)`` took 0.21 us
+    against 0.30 us for ``poll.poll(0)`` on an empty socket (timeit, Python
+    3.11, on the benchmark machine), and every cached read calls it.
     """
     if hasattr(select, "epoll"):
         epoll = select.epoll()
@@ -396,7 +529,34 @@ def _poll_function(fd: int) -> _Poll:
         return epoll.poll
     poller = select.poll()
     poller.register(fd, select.POLLIN)
-    return poller.poll
+
+    def poll(timeout: float) -> list[Any]:
+        # poll() counts milliseconds and waits without limit for a negative value.
+        return poller.poll(timeout * 1000 if timeout > 0 else timeout)
+
+    return poll
+
+
+def _can_carry(connection: Connection, pool: ConnectionPool, store: Store) -> bool:
+    """Return whether commands may share the subscription's connection.
+
+    They may over RESP3, on a plain TCP or unix socket connection of the
+    Store's own pool. Not in a cluster, whose subscription may be on another
+    node than the keys; not over TLS, whose non-blocking sends may stop
+    halfway; not with Sentinel, whose connections turn READONLY into a
+    reconnect; and not with ``decode_responses`` or another text encoding,
+    because change messages are read as bytes and requests packed as UTF-8.
+    """
+    return (
+        _PUSH is not None
+        and type(connection) in (redis.Connection, redis.UnixDomainSocketConnection)
+        and str(getattr(connection, "protocol", 2)) == "3"
+        and not connection.encoder.decode_responses
+        # Requests are packed by hiredis, which encodes text as strict UTF-8.
+        and connection.encoder.encoding in ("utf-8", "utf8")
+        and connection.encoder.encoding_errors == "strict"
+        and pool is getattr(store.connection.client, "connection_pool", None)
+    )
 
 
 def _nothing_ready(timeout: float) -> list[Any]:

@@ -66,11 +66,13 @@ class Store:
     def origin(self) -> str:
         """The id that this Store's change messages carry, which identifies its own.
 
-        Stores that share a read cache share its origin. A forked child gets a
+        Stores that share a read cache share its origin, and so does a Store
+        without a cache whose writes drop that cache's copies (see
+        `cache_to_drop`): its change messages are then own ones too. A forked child gets a
         new one, because it is another process: with its parent's id, each
         would take the other's change messages for its own.
         """
-        cache = self.cache
+        cache = self.cache_to_drop()
         if cache is not None:
             return cache.origin
         if self._origin_forks != _forks:
@@ -206,9 +208,14 @@ class Store:
         reply = None
         # Whether the server may still apply the change after this call ends.
         unsure = True
+        cache = self.cache_to_drop()
         try:
             reply = self.connection.script(
-                script(name), self._routing, (*header, *args), write=True
+                script(name),
+                self._routing,
+                (*header, *args),
+                write=True,
+                carrier=cache.carrier() if cache is not None else None,
             )
             unsure = False
             return reply
@@ -217,7 +224,6 @@ class Store:
             raise self._translate(exc, node) from None
         finally:
             # Also after a failure, because a change whose reply was lost may have applied.
-            cache = self.cache_to_drop()
             if cache is not None:
                 if nested is None and reply is not None:
                     nested = bool(int(reply) & 1)
