@@ -382,8 +382,8 @@ def _extra_rows(context: Context, sized: _Sized) -> list[Row]:
 def _cached_rows(context: Context, sized: _Sized) -> list[Row]:
     """Return append and dict set on a Memory with the read cache on.
 
-    Every write then also sends a change message to this process's
-    subscription, which reads it in passing every 64 writes.
+    Every write then goes on the cache's subscription (RESP3), and its own
+    change message comes back with the reply.
     """
     raw, mem, keys, size = context.raw, context.cached_mem, sized.keys, sized.size
     mem.items = list(range(size))
@@ -416,7 +416,7 @@ def _cached_rows(context: Context, sized: _Sized) -> list[Row]:
     )
     del mem.items
     del mem.cfg
-    note = "`Memory()` default: own change messages are read every 64 writes"
+    note = "`Memory()` default: sent on the cache's subscription, own change message read with the reply"
     return [
         Row(
             SECTION,

@@ -212,7 +212,7 @@ def test_other_clients_write_through_the_pool(
         memory._close()
 
 
-def test_quiet_window_follows_a_write_that_took_its_message(
+def test_write_that_took_its_message_starts_quiet_window(
     subscribed: Memory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = subscribed.cfg

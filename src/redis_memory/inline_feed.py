@@ -268,15 +268,23 @@ class InlineFeed:
     def send(self, packed: bytes) -> None:
         """Send one packed command; on failure close the connection, so nothing ran.
 
-        The socket is non-blocking, so a request that does not fit into its
-        buffer at once fails here; closing the connection then drops the part sent.
+        The socket is non-blocking. A request that does not fit into its
+        buffer at once fails here, and closing the connection drops the part sent.
         """
         sock = self._socket
         assert sock is not None
         self._requests.own_seen = False
         try:
+            # Data waiting may be the end of a connection whose server has gone
+            # (it was restarted, say): found now, the request has not been sent.
+            if self._locked_poll(0):
+                self._busy = True
+                try:
+                    self._read_available(sock)
+                finally:
+                    self._busy = False
             sock.sendall(packed)
-        except OSError as exc:
+        except CONNECTION_ERRORS as exc:
             self._close_locked()
             raise redis.ConnectionError(
                 f"sending a request on the subscription failed: {exc}"
@@ -541,11 +549,11 @@ def _can_carry(connection: Connection, pool: ConnectionPool, store: Store) -> bo
     """Return whether commands may share the subscription's connection.
 
     They may over RESP3, on a plain TCP or unix socket connection of the
-    Store's own pool. Not in a cluster, whose subscription may be on another
-    node than the keys; not over TLS, whose non-blocking sends may stop
-    halfway; not with Sentinel, whose connections turn READONLY into a
-    reconnect; and not with ``decode_responses`` or another text encoding,
-    because change messages are read as bytes and requests packed as UTF-8.
+    Store's own pool. A cluster is left out, because its subscription may be
+    on another node than the keys. So is TLS, whose non-blocking sends may
+    stop halfway, and Sentinel, whose connections turn READONLY into a
+    reconnect. Change messages are read as bytes and requests packed as
+    UTF-8, so ``decode_responses`` and other text encodings are left out too.
     """
     return (
         _PUSH is not None
