@@ -419,7 +419,7 @@ def _pack(args: Sequence[Any]) -> bytes | None:
     if _hiredis_pack is None:
         return None
     try:
-        return _hiredis_pack(tuple(args))
+        return _hiredis_pack(args if isinstance(args, tuple) else tuple(args))
     except TypeError:  # a bytearray or bool
         return None
 

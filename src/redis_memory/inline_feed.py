@@ -277,7 +277,8 @@ class InlineFeed:
         try:
             # Data waiting may be the end of a connection whose server has gone
             # (it was restarted, say): found now, the request has not been sent.
-            if self._locked_poll(0):
+            # Within the quiet window a poll has just found nothing.
+            if _monotonic() >= self._quiet_until and self._locked_poll(0):
                 self._busy = True
                 try:
                     self._read_available(sock)

@@ -193,9 +193,10 @@ class Store:
         script's integer reply is that flag.
         """
         name_field = node._name_field or field
+        cache = self.cache_to_drop()
         header = (
             self.keys.prefix,
-            self.origin,
+            cache.origin if cache is not None else self.origin,
             name_field,
             node._path_json(),
             int(time.time() * 1000),
@@ -208,7 +209,6 @@ class Store:
         reply = None
         # Whether the server may still apply the change after this call ends.
         unsure = True
-        cache = self.cache_to_drop()
         try:
             reply = self.connection.script(
                 script(name),
