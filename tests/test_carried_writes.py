@@ -143,9 +143,9 @@ def test_threads_share_the_subscription(subscribed: Memory, namespace: str) -> N
     carried = 0
     borrow = feed.borrow
 
-    def counted() -> bool:
+    def counted(size: int) -> bool:
         nonlocal carried
-        taken = borrow()
+        taken = borrow(size)
         carried += taken
         return taken
 
@@ -232,3 +232,16 @@ def test_write_that_took_its_message_starts_quiet_window(
     for _ in range(3):
         assert subscribed.cfg["k"] == 2
     assert polls == []
+
+
+def test_large_write_goes_through_the_pool(subscribed: Memory) -> None:
+    feed = _feed(subscribed)
+    large = ["x" * 1000] * 20
+    subscribed.big = large
+    # The request was over the limit, so its own message came apart.
+    assert feed.own_message_due
+    assert subscribed.big == large
+    assert _feed(subscribed) is feed
+    subscribed.big.append("y")
+    assert not feed.own_message_due
+    assert len(subscribed.big) == 21

@@ -86,7 +86,7 @@ class Carrier(Protocol):
     :meth:`redis_memory.inline_feed.InlineFeed.borrow`).
     """
 
-    def borrow(self) -> bool: ...
+    def borrow(self, size: int) -> bool: ...
     def send(self, packed: bytes) -> None: ...
     def read_reply(self) -> Any: ...
     def give_back(self) -> None: ...
@@ -302,7 +302,11 @@ class Connection:
         while True:
             connection = None
             sent = False
-            carried = packed is not None and carrier is not None and carrier.borrow()
+            carried = (
+                packed is not None
+                and carrier is not None
+                and carrier.borrow(len(packed))
+            )
             try:
                 if carried:
                     assert carrier is not None and packed is not None

@@ -65,6 +65,10 @@ CONNECTION_ERRORS = (redis.RedisError, OSError)
 _READ_SIZE = 65536
 # Exceptions of a non-blocking read when nothing has arrived (TLS: SSLWantReadError).
 _NOTHING_YET = (BlockingIOError, ssl.SSLWantReadError)
+# Requests up to this size may go on the subscription. Its socket is
+# non-blocking, so a send must fit into the socket's buffer at once, and a
+# TCP socket starts with 16 KiB (Linux's default tcp_wmem).
+_CARRY_BYTES = 8192
 # What the reader returns while a reply is incomplete. Not False, because a
 # RESP3 reply may be the boolean false.
 _MORE: Any = object()
@@ -250,15 +254,19 @@ class InlineFeed:
                 return False
             poller.poll(min(left, 0.05) * 1000)
 
-    def borrow(self) -> bool:
-        """Take the subscription's connection for one request; return whether it was taken.
+    def borrow(self, size: int) -> bool:
+        """Take the subscription's connection for a request of ``size`` bytes; return whether it was taken.
 
         It is not taken when commands cannot share it (see `_can_carry`),
-        when it is lost, or when another thread holds it. After True, call
-        `send`, then `read_reply` if the send succeeded, and `give_back` in
-        any case.
+        when it is lost, when another thread holds it, or for a request
+        larger than `_CARRY_BYTES`. After True, call `send`, then
+        `read_reply` if the send succeeded, and `give_back` in any case.
         """
-        if not self.carries or not self._lock.acquire(blocking=False):
+        if (
+            not self.carries
+            or size > _CARRY_BYTES
+            or not self._lock.acquire(blocking=False)
+        ):
             return False
         if self._socket is None:
             self._lock.release()
