@@ -67,7 +67,7 @@ _READ_SIZE = 65536
 _NOTHING_YET = (BlockingIOError, ssl.SSLWantReadError)
 # Requests up to this size may go on the subscription. Its socket is
 # non-blocking, so a send must fit into the socket's buffer at once, and a
-# TCP socket starts with 16 KiB (Linux's default tcp_wmem).
+# TCP socket starts with 16 KiB (the default of tcp_wmem in Linux's tcp(7)).
 _CARRY_BYTES = 8192
 # What the reader returns while a reply is incomplete. Not False, because a
 # RESP3 reply may be the boolean false.

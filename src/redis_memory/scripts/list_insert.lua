@@ -1,7 +1,14 @@
 -- Insert ARGV[9] before index ARGV[8] as list.insert does; then node specs.
 local id = ARGV[6]
-check_alive(id)
 local nk = nkey(id)
+-- A scalar inserted at the front of a non-empty list: LPUSHX pushes only onto
+-- an existing key, and a node's key is deleted with the node, so it proves
+-- the node alive and the liveness check is spared.
+if ARGV[8] == '0' and ARGV[10] == '0' and redis.call('LPUSHX', nk, ARGV[9]) > 0 then
+  changed()
+  return 0
+end
+check_alive(id)
 check_nodes(10)
 create_nodes(10)
 local value = ARGV[9]
