@@ -245,3 +245,22 @@ def test_large_write_goes_through_the_pool(subscribed: Memory) -> None:
     subscribed.big.append("y")
     assert not feed.own_message_due
     assert len(subscribed.big) == 21
+
+
+def test_interrupted_write_closes_the_subscription(subscribed: Memory) -> None:
+    subscribed.items = ["a", "b", "c"]
+    assert subscribed.items[0] == "a"
+    feed = _feed(subscribed)
+
+    def interrupt(sock: socket.socket, deadline: float | None) -> None:
+        raise KeyboardInterrupt
+
+    receive = feed._receive
+    feed._receive = interrupt  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        subscribed.items.pop()
+    feed._receive = receive  # type: ignore[method-assign]
+    # The reply to the interrupted pop() must not pass for the next one's.
+    assert feed.closed
+    assert subscribed.items.pop() == "b"
+    assert subscribed.items == ["a"]

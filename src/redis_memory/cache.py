@@ -240,7 +240,9 @@ class ReadCache:
         feed = self._feed
         if feed is None:
             return
-        if changes != 1 or not feed.took_own_message():
+        # Called every time, because it also resets the thread's record.
+        took = feed.took_own_message()
+        if changes != 1 or not took:
             feed.own_message_due = True
         if self._writes >= _WRITES_PER_DRAIN:
             self._writes = 0

@@ -298,6 +298,10 @@ class InlineFeed:
             raise redis.ConnectionError(
                 f"sending a request on the subscription failed: {exc}"
             ) from exc
+        except BaseException:
+            # Interrupted (Ctrl-C) with part of the request sent: closing drops it.
+            self._close_locked()
+            raise
 
     def read_reply(self) -> Any:
         """Return the reply to the request sent, handling every change message before it.
@@ -329,6 +333,11 @@ class InlineFeed:
             raise redis.ConnectionError(
                 f"reading a reply on the subscription failed: {exc}"
             ) from exc
+        except BaseException:
+            # Interrupted (Ctrl-C) before the reply: it would arrive as the
+            # reply to the next request, so the connection must go.
+            self._close_locked()
+            raise
         finally:
             self._busy = False
         self._last_traffic = time.monotonic()
