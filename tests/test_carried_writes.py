@@ -264,3 +264,24 @@ def test_interrupted_write_closes_the_subscription(subscribed: Memory) -> None:
     assert feed.closed
     assert subscribed.items.pop() == "b"
     assert subscribed.items == ["a"]
+
+
+def test_interrupted_health_check_closes_the_subscription(
+    subscribed: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed = _feed(subscribed)
+    monkeypatch.setattr(inline_feed, "_HEALTH_SECONDS", 0.0)
+    monkeypatch.setattr(inline_feed, "_QUIET_SECONDS", 0.0)
+
+    def interrupt(done: object, timeout: float, request: str) -> list[object]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(feed, "_read_until", interrupt)
+    time.sleep(0.01)
+    with pytest.raises(KeyboardInterrupt):
+        subscribed.cfg["k"]
+    # PING's reply may still come, so the connection must not carry a request.
+    assert feed.closed
+    monkeypatch.undo()
+    subscribed.cfg["k"] = 3
+    assert subscribed.cfg["k"] == 3

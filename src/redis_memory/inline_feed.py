@@ -212,6 +212,11 @@ class InlineFeed:
             except CONNECTION_ERRORS as exc:
                 self._close_locked()
                 lost: BaseException | None = exc
+            except BaseException:
+                # Interrupted (Ctrl-C), perhaps before PING's reply, which a
+                # request sent on the subscription would then take for its own.
+                self._close_locked()
+                raise
             else:
                 lost = None
             finally:
