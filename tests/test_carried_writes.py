@@ -176,10 +176,14 @@ def test_threads_share_the_subscription(subscribed: Memory, namespace: str) -> N
     fresh._close()
 
 
-def test_memory_without_cache_writes_as_own(subscribed: Memory, namespace: str) -> None:
+def test_memory_without_cache_writes_on_subscription(
+    subscribed: Memory, namespace: str
+) -> None:
     plain = Memory(subscribed._store.connection.url, namespace, cache=False)
     assert plain._store.connection is subscribed._store.connection
-    assert plain._store.origin == subscribed._store.origin
+    # Its own origin, so that a feed subscription with include_own=False
+    # skips its changes only.
+    assert plain._store.origin != subscribed._store.origin
     plain.cfg["k"] = 5
     feed = _feed(subscribed)
     assert not _pending(feed)
@@ -285,3 +289,27 @@ def test_interrupted_health_check_closes_the_subscription(
     monkeypatch.undo()
     subscribed.cfg["k"] = 3
     assert subscribed.cfg["k"] == 3
+
+
+def test_loading_reply_is_retried_through_the_pool(
+    subscribed: Memory, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subscribed.items = []
+    feed = _feed(subscribed)
+    send = feed.send
+
+    def loading(packed: bytes) -> None:
+        # As a server that is loading its data replies, without running the request.
+        monkeypatch.setattr(feed, "send", send)
+        feed._reader.feed(b"-LOADING Valkey is loading the dataset in memory\r\n")
+
+    monkeypatch.setattr(feed, "send", loading)
+    subscribed.items.append(1)
+    fresh = Memory(
+        namespace=namespace,
+        client=redis.Redis(unix_socket_path=_socket_path(subscribed)),
+        cache=False,
+    )
+    assert fresh.items == [1]
+    assert not feed.closed
+    fresh._close()

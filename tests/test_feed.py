@@ -156,6 +156,25 @@ def test_own_changes_skipped(real_mem: Memory, collector: Collector) -> None:
     assert collector.changes.empty()
 
 
+def test_own_changes_of_uncached_memory_skipped(
+    cached: Memory, namespace: str, collector: Collector
+) -> None:
+    # A Memory without a cache keeps an origin of its own, even beside a
+    # cached Memory whose cache carries its writes.
+    cached.cfg = {"k": 0}
+    assert cached.cfg["k"] == 0
+    plain = Memory(cached._store.connection.url, namespace, cache=False)
+    with feed.subscribe(plain, collector, include_own=False):
+        plain.cfg["k"] = 1
+        cached.cfg["k"] = 2
+        change = collector.next()
+
+    assert change.origin == cached._store.origin
+    assert change.name == "cfg"
+    assert change.version == cached._version()
+    assert collector.changes.empty()
+
+
 def test_many_own_changes_skipped_without_resync(
     real_mem: Memory, collector: Collector
 ) -> None:

@@ -350,7 +350,9 @@ class InlineFeed:
             self._requests.own_seen = True
             # Read up to the server's reply, as a poll that finds nothing.
             self._quiet_until = _monotonic() + _QUIET_SECONDS
-        if isinstance(reply, redis.ResponseError):
+        # Error replies are redis-py's exceptions: ResponseError, or a
+        # ConnectionError such as BusyLoadingError (LOADING), which is retried.
+        if isinstance(reply, redis.RedisError):
             raise reply
         return reply
 

@@ -66,13 +66,11 @@ class Store:
     def origin(self) -> str:
         """The id that this Store's change messages carry, which identifies its own.
 
-        Stores that share a read cache share its origin, and so does a Store
-        without a cache whose writes drop that cache's copies (see
-        `cache_to_drop`): its change messages are then own ones too. A forked child gets a
+        Stores that share a read cache share its origin. A forked child gets a
         new one, because it is another process: with its parent's id, each
         would take the other's change messages for its own.
         """
-        cache = self.cache_to_drop()
+        cache = self.cache
         if cache is not None:
             return cache.origin
         if self._origin_forks != _forks:
@@ -196,7 +194,7 @@ class Store:
         cache = self.cache_to_drop()
         header = (
             self.keys.prefix,
-            cache.origin if cache is not None else self.origin,
+            self.origin,
             name_field,
             node._path_json(),
             int(time.time() * 1000),
