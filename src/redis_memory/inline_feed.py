@@ -69,8 +69,8 @@ _NOTHING_YET = (BlockingIOError, ssl.SSLWantReadError)
 # non-blocking, so a send must fit into the socket's buffer at once, and a
 # TCP socket starts with 16 KiB (the default of tcp_wmem in Linux's tcp(7)).
 _CARRY_BYTES = 8192
-# What the reader returns while a reply is incomplete. Not False, because a
-# RESP3 reply may be the boolean false.
+# The marker the reader returns for an incomplete reply. Not False, because
+# a RESP3 reply may be the boolean false.
 _MORE: Any = object()
 # The type of RESP3 push replies; hiredis before 3.2 has none, and then
 # commands never share the subscription.
