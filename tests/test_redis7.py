@@ -92,3 +92,28 @@ def test_feed_on_redis7(redis7: ServerProcess) -> None:
         change = wait_for_change(changes, lambda change: change.op == "append", 10)
 
     assert (change.path, change.version) == ("mem.items", 2)
+
+
+@pytest.mark.parametrize("transport", ["tcp", "unix"])
+def test_writes_on_subscription_on_redis7(
+    redis7: ServerProcess, transport: str
+) -> None:
+    url = redis7.url
+    if transport == "unix":
+        url = f"unix://{redis7.directory / 'redis.sock'}"
+    mem = Memory(url=url, namespace=new_namespace())
+    mem.cfg = {"k": 0}
+    assert mem.cfg["k"] == 0
+    cache = mem._store.cache
+    assert cache is not None
+    subscription = cache._feed
+    assert subscription is not None
+    assert subscription.carries
+
+    mem.cfg["k"] = 1
+    # Redis 7.0 also runs commands on a RESP3 subscription and sends the
+    # write's own change message with its reply.
+    assert not subscription.own_message_due
+    assert subscription.version == mem._version()
+    assert mem.cfg["k"] == 1
+    mem._close()
