@@ -251,8 +251,10 @@ def test_large_write_goes_through_the_pool(subscribed: Memory) -> None:
     assert len(subscribed.big) == 21
 
 
-def test_interrupted_write_closes_the_subscription(subscribed: Memory) -> None:
-    subscribed.items = ["a", "b", "c"]
+def test_interrupted_write_closes_the_subscription(
+    subscribed: Memory, namespace: str
+) -> None:
+    subscribed.items = ["a", "b"]
     assert subscribed.items[0] == "a"
     feed = _feed(subscribed)
 
@@ -262,12 +264,19 @@ def test_interrupted_write_closes_the_subscription(subscribed: Memory) -> None:
     receive = feed._receive
     feed._receive = interrupt  # type: ignore[method-assign]
     with pytest.raises(KeyboardInterrupt):
-        subscribed.items.pop()
+        subscribed.items.append("c")
     feed._receive = receive  # type: ignore[method-assign]
-    # The reply to the interrupted pop() must not pass for the next one's.
+    # The reply to the interrupted append must not pass for the next request's.
     assert feed.closed
-    assert subscribed.items.pop() == "b"
-    assert subscribed.items == ["a"]
+    subscribed.items.append("d")
+    fresh = Memory(
+        namespace=namespace,
+        client=redis.Redis(unix_socket_path=_socket_path(subscribed)),
+        cache=False,
+    )
+    assert fresh.items[-1] == "d"
+    assert subscribed.items == fresh.items
+    fresh._close()
 
 
 def test_interrupted_health_check_closes_the_subscription(
@@ -313,3 +322,24 @@ def test_loading_reply_is_retried_through_the_pool(
     assert fresh.items == [1]
     assert not feed.closed
     fresh._close()
+
+
+def test_pop_of_large_value_goes_through_the_pool(
+    subscribed: Memory, admin: redis.Redis
+) -> None:
+    row = ["x" * 1000] * 200
+    subscribed.rows = [row]
+    feed = _feed(subscribed)
+    limit = admin.config_get("client-output-buffer-limit")
+    # A reply over a subscribed connection's output limit closes it, so a
+    # reply that holds stored values must come through the pool.
+    admin.config_set("client-output-buffer-limit", "pubsub 65536 65536 60")
+    try:
+        popped = subscribed.rows.pop()
+    finally:
+        admin.config_set(
+            "client-output-buffer-limit", limit["client-output-buffer-limit"]
+        )
+    assert popped == row
+    assert not feed.closed
+    assert subscribed.rows == []

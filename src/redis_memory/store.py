@@ -213,7 +213,11 @@ class Store:
                 self._routing,
                 (*header, *args),
                 write=True,
-                carrier=cache.carrier() if cache is not None else None,
+                carrier=(
+                    cache.carrier()
+                    if cache is not None and name not in _UNBOUNDED_REPLIES
+                    else None
+                ),
             )
             unsure = False
             return reply
@@ -584,6 +588,12 @@ _INDEX_LIMIT = 2**62
 # Reads whose reply contains nested nodes' entries, so that a change anywhere
 # under the top-level name can alter it.
 _SUBTREE_READS = frozenset({"read_tree", "list_slice_get"})
+
+# Writes whose reply holds stored values, of any size. They never go on the
+# read cache's subscription: the server closes a subscribed connection whose
+# output passes client-output-buffer-limit pubsub (32 MB by default), and a
+# change whose reply is lost so cannot be repeated.
+_UNBOUNDED_REPLIES = frozenset({"list_pop", "dict_pop", "dict_setdefault"})
 
 
 def _clamp(index: int) -> int:
