@@ -33,6 +33,7 @@ for _name in ("REDIS_MEMORY_URL", "REDIS_URL", "REDIS_MEMORY_NAMESPACE"):
 
 from redis_memory import Memory  # noqa: E402
 from redis_memory.errors import CorruptValueError  # noqa: E402
+from redis_memory.inline_feed import InlineFeed  # noqa: E402
 from redis_memory.server import EmbeddedServer  # noqa: E402
 
 
@@ -179,3 +180,22 @@ def run_python(code: str, *, namespace: str, timeout: float = 60) -> object:
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def count_polls(
+    cached: Memory, monkeypatch: pytest.MonkeyPatch
+) -> tuple[InlineFeed, list[float]]:
+    """Return the cache's feed and a list that records each poll of its socket."""
+    cache = cached._store.cache
+    assert cache is not None
+    feed = cache._feed
+    assert feed is not None
+    polls: list[float] = []
+    poll = feed._poll
+
+    def counted(timeout: float) -> list[object]:
+        polls.append(timeout)
+        return poll(timeout)
+
+    monkeypatch.setattr(feed, "_poll", counted)
+    return feed, polls

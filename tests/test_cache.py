@@ -7,7 +7,7 @@ import time
 import pytest
 import redis
 
-from conftest import run_python
+from conftest import count_polls, run_python
 from redis_memory import Memory, inline_feed
 from redis_memory.connection import Connection
 
@@ -455,31 +455,12 @@ def test_own_message_drops_after_unsure_write(cached: Memory, namespace: str) ->
     assert cached.cfg["k"] == 2
 
 
-def _count_polls(
-    cached: Memory, monkeypatch: pytest.MonkeyPatch
-) -> tuple[inline_feed.InlineFeed, list[float]]:
-    """Return the cache's feed and a list that records each poll of its socket."""
-    cache = cached._store.cache
-    assert cache is not None
-    feed = cache._feed
-    assert feed is not None
-    polls: list[float] = []
-    poll = feed._poll
-
-    def counted(timeout: float) -> list[object]:
-        polls.append(timeout)
-        return poll(timeout)
-
-    monkeypatch.setattr(feed, "_poll", counted)
-    return feed, polls
-
-
 def test_reads_soon_after_a_poll_skip_polling(
     cached: Memory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cached.cfg = {"k": "v"}
     assert cached.cfg["k"] == "v"
-    feed, polls = _count_polls(cached, monkeypatch)
+    feed, polls = count_polls(cached, monkeypatch)
     monkeypatch.setattr(inline_feed, "_QUIET_SECONDS", 60.0)
     feed._quiet_until = 0.0
     for _ in range(5):
@@ -519,7 +500,7 @@ def test_read_after_own_write_skips_poll(
     cached.cfg = {"k": 0}
     cfg = cached.cfg
     assert cfg["k"] == 0
-    feed, polls = _count_polls(cached, monkeypatch)
+    feed, polls = count_polls(cached, monkeypatch)
     assert feed._socket is not None
     # The write goes through the pool, so its change message arrives apart.
     monkeypatch.setattr(feed, "carries", False)

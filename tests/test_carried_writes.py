@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from conftest import count_polls
 from redis_memory import Memory, OutcomeUnknownError, inline_feed
 from redis_memory.inline_feed import InlineFeed
 
@@ -225,14 +226,7 @@ def test_write_that_took_its_message_starts_quiet_window(
     cfg["k"] = 2
     # The reply came after every earlier message, as after a poll that found none.
     assert feed._quiet_until > time.monotonic() + 30
-    polls: list[float] = []
-    poll = feed._poll
-
-    def counted(timeout: float) -> list[object]:
-        polls.append(timeout)
-        return poll(timeout)
-
-    monkeypatch.setattr(feed, "_poll", counted)
+    _, polls = count_polls(subscribed, monkeypatch)
     for _ in range(3):
         assert subscribed.cfg["k"] == 2
     assert polls == []
