@@ -1,0 +1,118 @@
+"""The connection each thread keeps from the pool between requests.
+
+A Memory without the read cache sends every request through
+``Connection._call``, which keeps one pooled connection per thread instead
+of taking and releasing one each time. These tests check that it is kept,
+that it recovers from a restarted server and an interrupt, and that it goes
+back to the pool when its thread ends.
+"""
+
+from __future__ import annotations
+
+import gc
+import signal
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from redis_memory import Memory
+from redis_processes import ServerProcess, scratch_dir, server_starter
+
+
+@pytest.fixture
+def start_server() -> Iterator[Callable[..., ServerProcess]]:
+    """Start Valkey child processes; every one is stopped after the test."""
+    with scratch_dir("rmheld") as directory, server_starter(directory) as start:
+        yield start
+
+
+def _pool(memory: Memory) -> Any:
+    return memory._store.connection.client.connection_pool
+
+
+def test_thread_keeps_one_connection(
+    server_url: str, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mem = Memory(server_url, namespace, cache=False)
+    mem.items = []
+    pool = _pool(mem)
+    taken: list[object] = []
+    get_connection = pool.get_connection
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        connection = get_connection(*args, **kwargs)
+        taken.append(connection)
+        return connection
+
+    monkeypatch.setattr(pool, "get_connection", counted)
+    for i in range(50):
+        mem.items.append(i)
+    assert mem.items.pop() == 49
+    assert taken == []
+    assert len(mem.items) == 49
+    mem._clear()
+
+
+def test_thread_end_returns_its_connection(server_url: str, namespace: str) -> None:
+    mem = Memory(server_url, namespace, cache=False)
+    mem.x = 0
+    pool = _pool(mem)
+    held: list[object] = []
+    kept: list[bool] = []
+
+    def write() -> None:
+        mem.x = 1
+        connection = mem._store.connection._per_thread.connection
+        held.append(connection)
+        kept.append(connection not in pool._available_connections)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    thread.join()
+    del thread
+    gc.collect()
+    assert kept == [True]
+    assert held[0] in pool._available_connections
+    assert mem.x == 1
+    mem._clear()
+
+
+def test_held_connection_survives_server_restart(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_server("--appendonly", "yes")
+    mem = Memory(url=server.url, namespace=f"held-{uuid.uuid4().hex[:8]}", cache=False)
+    mem.items = [1]
+    held = mem._store.connection._per_thread.connection
+
+    server.kill(signal.SIGKILL)
+    server.start()
+    # The held connection ends at the old server, and is found closed before use.
+    mem.items.append(2)
+    assert mem.items == [1, 2]
+    assert mem._store.connection._per_thread.connection is held
+
+
+def test_interrupted_request_closes_held_connection(
+    server_url: str, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mem = Memory(server_url, namespace, cache=False)
+    mem.items = ["a", "b", "c"]
+    items = mem.items
+    held = mem._store.connection._per_thread.connection
+    read_response = held.read_response
+
+    def interrupt(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(held, "read_response", read_response)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(held, "read_response", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        items.pop()
+    # The interrupted pop's reply must not pass for the next pop's.
+    assert items.pop() == "b"
+    assert items == ["a"]
+    mem._clear()
