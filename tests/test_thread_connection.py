@@ -83,16 +83,16 @@ def test_thread_end_returns_its_connection(server_url: str, namespace: str) -> N
 def test_held_connection_survives_server_restart(
     start_server: Callable[..., ServerProcess],
 ) -> None:
-    server = start_server("--appendonly", "yes")
+    server = start_server()
     mem = Memory(url=server.url, namespace=f"held-{uuid.uuid4().hex[:8]}", cache=False)
-    mem.items = [1]
+    mem.before = 1
     held = mem._store.connection._per_thread.connection
 
     server.kill(signal.SIGKILL)
     server.start()
     # The held connection ends at the old server, and is found closed before use.
-    mem.items.append(2)
-    assert mem.items == [1, 2]
+    mem.after = [2]
+    assert mem.after == [2]
     assert mem._store.connection._per_thread.connection is held
 
 
