@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 
 from redis_memory import Memory
 from redis_processes import ServerProcess, scratch_dir, server_starter
@@ -115,4 +116,38 @@ def test_interrupted_request_closes_held_connection(
     # The interrupted pop's reply must not pass for the next pop's.
     assert items.pop() == "b"
     assert items == ["a"]
+    mem._clear()
+
+
+def test_threads_keep_at_most_half_the_pool(server_url: str, namespace: str) -> None:
+    client = redis.Redis.from_url(server_url, max_connections=4)
+    mem = Memory(namespace=namespace, client=client)
+    mem.items = []
+    turns = [threading.Event() for _ in range(7)]
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def write(turn: int) -> None:
+        # Every thread stays alive until all have written, each in its turn.
+        try:
+            turns[turn].wait(10)
+            mem.items.append(turn)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            turns[turn + 1].set()
+            done.wait(10)
+
+    threads = [threading.Thread(target=write, args=(turn,)) for turn in range(6)]
+    for thread in threads:
+        thread.start()
+    turns[0].set()
+    assert turns[6].wait(20)
+    kept = mem._store.connection._kept._count
+    done.set()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert kept == 2
+    assert mem.items == list(range(6))
     mem._clear()

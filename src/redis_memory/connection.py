@@ -152,8 +152,9 @@ class Connection:
         # Whether a FUNCTION LOAD succeeded, and when to try one again after a failure.
         self._library_loaded = False
         self._functions_retry_at = 0.0
-        # Each thread's connection from the pool; see _take.
+        # Each thread's connection from the pool, and how many threads keep one; see _take.
         self._per_thread = threading.local()
+        self._kept = _KeptCount()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
@@ -358,13 +359,14 @@ class Connection:
 
         redis-py's get_connection and release took 5.6 us per pair (timeit,
         redis-py 8.2, 20,000 pairs), so each thread keeps its connection
-        until it ends. As get_connection
-        does, a connection with data waiting (the end of a connection whose
-        server went away) is closed before use, and the send connects again.
-        Only plain TCP and unix socket connections are kept: the pool hands
-        out the others for every request, because a Sentinel pool finds the
-        new master when it gives out a connection. Call `_give_back` after
-        the request with what this returned.
+        until it ends. As get_connection does, a connection with data waiting
+        (the end of a connection whose server went away) is closed before
+        use, and the send connects again. Only plain TCP and unix socket
+        connections are kept: the pool hands out the others for every
+        request, because a Sentinel pool finds the new master when it gives
+        out a connection. At most half the pool's ``max_connections`` are
+        kept, so that more threads than that still share the rest. Call
+        `_give_back` after the request with what this returned.
         """
         held = getattr(self._per_thread, "connection", None)
         if (
@@ -373,12 +375,14 @@ class Connection:
             or getattr(self._per_thread, "pool", None) is not pool
         ):
             held = pool.get_connection()
-            if type(held) not in _KEPT_KINDS:
+            if type(held) not in _KEPT_KINDS or not self._kept.add(
+                pool.max_connections // 2
+            ):
                 return held
             self._per_thread.connection = held
             self._per_thread.pool = pool
             # Released to the pool when the thread ends and drops its locals.
-            self._per_thread.keeper = _Keeper(pool, held)
+            self._per_thread.keeper = _Keeper(pool, held, self._kept)
             return held
         try:
             if held._sock is not None and held.can_read():
@@ -441,11 +445,36 @@ class Connection:
 _KEPT_KINDS = (redis.Connection, redis.UnixDomainSocketConnection)
 
 
-class _Keeper:
-    """Releases a thread's held connection to its pool once the thread's locals go."""
+class _KeptCount:
+    """How many threads keep a connection of one pool."""
 
-    def __init__(self, pool: Any, connection: Any) -> None:
-        weakref.finalize(self, pool.release, connection)
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def add(self, limit: int) -> bool:
+        """Count one more kept connection unless ``limit`` are kept; return whether counted."""
+        with self._lock:
+            if self._count >= limit:
+                return False
+            self._count += 1
+            return True
+
+    def remove(self) -> None:
+        with self._lock:
+            self._count -= 1
+
+
+class _Keeper:
+    """Releases a thread's kept connection to its pool once the thread's locals go."""
+
+    def __init__(self, pool: Any, connection: Any, kept: _KeptCount) -> None:
+        weakref.finalize(self, _release, pool, connection, kept)
+
+
+def _release(pool: Any, connection: Any, kept: _KeptCount) -> None:
+    kept.remove()
+    pool.release(connection)
 
 
 # The marker that Connection._fcall returns when the call has to go by SHA-1 instead.
