@@ -1,6 +1,6 @@
 """Writes sent on the read cache's subscription, which RESP3 lets run commands.
 
-Each test checks what the subscription holds right after a write: whether
+Each test checks what the subscription contains right after a write: whether
 the write took in its own change message and those published before it, and
 that every failure leaves the value stored once and the cache correct.
 """
@@ -146,9 +146,9 @@ def test_threads_share_the_subscription(subscribed: Memory, namespace: str) -> N
 
     def counted(size: int) -> bool:
         nonlocal carried
-        taken = borrow(size)
-        carried += taken
-        return taken
+        borrowed = borrow(size)
+        carried += borrowed
+        return borrowed
 
     feed.borrow = counted  # type: ignore[method-assign]
 
@@ -328,7 +328,7 @@ def test_pop_of_large_value_goes_through_the_pool(
     feed = _feed(subscribed)
     limit = admin.config_get("client-output-buffer-limit")
     # A reply over a subscribed connection's output limit closes it, so a
-    # reply that holds stored values must come through the pool.
+    # reply that contains stored values must come through the pool.
     admin.config_set("client-output-buffer-limit", "pubsub 65536 65536 60")
     try:
         popped = subscribed.rows.pop()

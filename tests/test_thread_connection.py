@@ -26,7 +26,7 @@ from redis_processes import ServerProcess, scratch_dir, server_starter
 @pytest.fixture
 def start_server() -> Iterator[Callable[..., ServerProcess]]:
     """Start Valkey child processes; every one is stopped after the test."""
-    with scratch_dir("rmheld") as directory, server_starter(directory) as start:
+    with scratch_dir("rmkept") as directory, server_starter(directory) as start:
         yield start
 
 
@@ -40,19 +40,19 @@ def test_thread_keeps_one_connection(
     mem = Memory(server_url, namespace, cache=False)
     mem.items = []
     pool = _pool(mem)
-    taken: list[object] = []
+    requested: list[object] = []
     get_connection = pool.get_connection
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         connection = get_connection(*args, **kwargs)
-        taken.append(connection)
+        requested.append(connection)
         return connection
 
     monkeypatch.setattr(pool, "get_connection", counted)
     for i in range(50):
         mem.items.append(i)
     assert mem.items.pop() == 49
-    assert taken == []
+    assert requested == []
     assert len(mem.items) == 49
     mem._clear()
 
@@ -61,56 +61,56 @@ def test_thread_end_returns_its_connection(server_url: str, namespace: str) -> N
     mem = Memory(server_url, namespace, cache=False)
     mem.x = 0
     pool = _pool(mem)
-    held: list[object] = []
-    kept: list[bool] = []
+    connections: list[object] = []
+    in_use: list[bool] = []
 
     def write() -> None:
         mem.x = 1
         connection = mem._store.connection._per_thread.connection
-        held.append(connection)
-        kept.append(connection not in pool._available_connections)
+        connections.append(connection)
+        in_use.append(connection not in pool._available_connections)
 
     thread = threading.Thread(target=write)
     thread.start()
     thread.join()
     del thread
     gc.collect()
-    assert kept == [True]
-    assert held[0] in pool._available_connections
+    assert in_use == [True]
+    assert connections[0] in pool._available_connections
     assert mem.x == 1
     mem._clear()
 
 
-def test_held_connection_survives_server_restart(
+def test_kept_connection_survives_server_restart(
     start_server: Callable[..., ServerProcess],
 ) -> None:
     server = start_server()
-    mem = Memory(url=server.url, namespace=f"held-{uuid.uuid4().hex[:8]}", cache=False)
+    mem = Memory(url=server.url, namespace=f"kept-{uuid.uuid4().hex[:8]}", cache=False)
     mem.before = 1
-    held = mem._store.connection._per_thread.connection
+    thread_connection = mem._store.connection._per_thread.connection
 
     server.kill(signal.SIGKILL)
     server.start()
-    # The held connection ends at the old server, and is found closed before use.
+    # The kept connection ends at the old server, and is found closed before use.
     mem.after = [2]
     assert mem.after == [2]
-    assert mem._store.connection._per_thread.connection is held
+    assert mem._store.connection._per_thread.connection is thread_connection
 
 
-def test_interrupted_request_closes_held_connection(
+def test_interrupted_request_closes_kept_connection(
     server_url: str, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mem = Memory(server_url, namespace, cache=False)
     mem.items = ["a", "b", "c"]
     items = mem.items
-    held = mem._store.connection._per_thread.connection
-    read_response = held.read_response
+    thread_connection = mem._store.connection._per_thread.connection
+    read_response = thread_connection.read_response
 
     def interrupt(*args: Any, **kwargs: Any) -> Any:
-        monkeypatch.setattr(held, "read_response", read_response)
+        monkeypatch.setattr(thread_connection, "read_response", read_response)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(held, "read_response", interrupt)
+    monkeypatch.setattr(thread_connection, "read_response", interrupt)
     with pytest.raises(KeyboardInterrupt):
         items.pop()
     # The interrupted pop's reply must not pass for the next pop's.
@@ -143,11 +143,11 @@ def test_threads_keep_at_most_half_the_pool(server_url: str, namespace: str) -> 
         thread.start()
     turns[0].set()
     assert turns[6].wait(20)
-    kept = mem._store.connection._kept._count
+    kept_count = mem._store.connection._kept_count._count
     done.set()
     for thread in threads:
         thread.join()
     assert errors == []
-    assert kept == 2
+    assert kept_count == 2
     assert mem.items == list(range(6))
     mem._clear()

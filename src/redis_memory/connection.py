@@ -154,7 +154,7 @@ class Connection:
         self._functions_retry_at = 0.0
         # Each thread's connection from the pool, and how many threads keep one; see _take.
         self._per_thread = threading.local()
-        self._kept = _KeptCount()
+        self._kept_count = _KeptCount()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
@@ -350,7 +350,7 @@ class Connection:
                     self._give_back(pool, connection)
 
     def _give_back(self, pool: Any, connection: Any) -> None:
-        """Release ``connection`` to ``pool`` unless it is the thread's held one."""
+        """Release ``connection`` to ``pool`` unless the thread keeps it."""
         if connection is not getattr(self._per_thread, "connection", None):
             pool.release(connection)
 
@@ -368,28 +368,28 @@ class Connection:
         kept, so that more threads than that still share the rest. Call
         `_give_back` after the request with what this returned.
         """
-        held = getattr(self._per_thread, "connection", None)
+        connection = getattr(self._per_thread, "connection", None)
         if (
-            held is None
-            or held.pid != os.getpid()
+            connection is None
+            or connection.pid != os.getpid()
             or getattr(self._per_thread, "pool", None) is not pool
         ):
-            held = pool.get_connection()
-            if type(held) not in _KEPT_KINDS or not self._kept.add(
+            connection = pool.get_connection()
+            if type(connection) not in _KEPT_KINDS or not self._kept_count.add(
                 pool.max_connections // 2
             ):
-                return held
-            self._per_thread.connection = held
+                return connection
+            self._per_thread.connection = connection
             self._per_thread.pool = pool
             # Released to the pool when the thread ends and drops its locals.
-            self._per_thread.keeper = _Keeper(pool, held, self._kept)
-            return held
+            self._per_thread.keeper = _Keeper(pool, connection, self._kept_count)
+            return connection
         try:
-            if held._sock is not None and held.can_read():
-                held.disconnect()
+            if connection._sock is not None and connection.can_read():
+                connection.disconnect()
         except TRANSIENT:
-            held.disconnect()
-        return held
+            connection.disconnect()
+        return connection
 
     def _raise_rejection(self, exc: ResponseError) -> None:
         """Raise the library's error for a reply that retrying cannot change, if any."""
@@ -461,19 +461,20 @@ class _KeptCount:
             return True
 
     def remove(self) -> None:
+        """Count one kept connection fewer."""
         with self._lock:
             self._count -= 1
 
 
 class _Keeper:
-    """Releases a thread's kept connection to its pool once the thread's locals go."""
+    """The owner of a finalizer that releases a thread's kept connection to its pool once the thread's locals go."""
 
-    def __init__(self, pool: Any, connection: Any, kept: _KeptCount) -> None:
-        weakref.finalize(self, _release, pool, connection, kept)
+    def __init__(self, pool: Any, connection: Any, count: _KeptCount) -> None:
+        weakref.finalize(self, _release, pool, connection, count)
 
 
-def _release(pool: Any, connection: Any, kept: _KeptCount) -> None:
-    kept.remove()
+def _release(pool: Any, connection: Any, count: _KeptCount) -> None:
+    count.remove()
     pool.release(connection)
 
 

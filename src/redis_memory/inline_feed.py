@@ -263,7 +263,7 @@ class InlineFeed:
         """Take the subscription's connection for a request of ``size`` bytes; return whether it was taken.
 
         It is not taken when commands cannot share it (see `_can_carry`),
-        when it is lost, when another thread holds it, or for a request
+        when it is lost, when another thread is using it, or for a request
         larger than `_CARRY_BYTES`. After True, call `send`, then
         `read_reply` if the send succeeded, and `give_back` in any case.
         """

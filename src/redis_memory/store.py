@@ -589,7 +589,7 @@ _INDEX_LIMIT = 2**62
 # under the top-level name can alter it.
 _SUBTREE_READS = frozenset({"read_tree", "list_slice_get"})
 
-# Writes whose reply holds stored values, of any size. They never go on the
+# Writes whose reply contains stored values, of any size. They never go on the
 # read cache's subscription: the server closes a subscribed connection whose
 # output passes client-output-buffer-limit pubsub (32 MB by default), and a
 # change whose reply is lost so cannot be repeated.
